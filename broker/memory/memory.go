@@ -1,0 +1,251 @@
+// Package memory is the embedded broker: call state, per-user event logs and
+// fan-out inside one process. It is the default for a single node and for
+// `callpop demo`; several Nodes of one Broker stand in for a cluster in tests.
+package memory
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/callpop/callpop/event"
+)
+
+// Config configures the embedded broker; zero values take the defaults.
+type Config struct {
+	LogSize     int           // events kept per user for resume; 0 = event.DefaultLogSize
+	RecentCalls int           // records kept per user; 0 = event.DefaultRecentCalls
+	RecordTTL   time.Duration // call records kept after their last change; 0 = event.DefaultRecordTTL
+	Now         func() time.Time
+}
+
+// state is shared by every Node of a Broker. Guarded by mu; handlers are
+// called with mu held so every node sees one user's frames in log order.
+type state struct {
+	cfg     Config
+	mu      sync.Mutex
+	calls   map[string]*callEntry
+	users   map[string]*userState
+	nodes   []*Broker
+	updates int
+}
+
+type callEntry struct {
+	rec     event.CallRecord
+	expires time.Time
+}
+
+type userState struct {
+	log    []event.Message // oldest first, at most LogSize
+	last   event.ID
+	active map[string]event.CallFrame // by callid
+	recent []event.Record             // newest first
+}
+
+// Broker is one node's view of the embedded broker.
+type Broker struct {
+	s       *state
+	handler event.Handler
+	subs    map[string]int // guarded by s.mu
+}
+
+var _ event.Broker = (*Broker)(nil)
+
+// New returns an embedded broker.
+func New(cfg Config) *Broker {
+	if cfg.LogSize <= 0 {
+		cfg.LogSize = event.DefaultLogSize
+	}
+	if cfg.RecentCalls <= 0 {
+		cfg.RecentCalls = event.DefaultRecentCalls
+	}
+	if cfg.RecordTTL <= 0 {
+		cfg.RecordTTL = event.DefaultRecordTTL
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &state{cfg: cfg, calls: map[string]*callEntry{}, users: map[string]*userState{}}
+	return s.node()
+}
+
+// Node returns another node sharing this broker's state, as a second
+// callpop process would share a Redis.
+func (b *Broker) Node() *Broker { return b.s.node() }
+
+func (s *state) node() *Broker {
+	n := &Broker{s: s, subs: map[string]int{}}
+	s.mu.Lock()
+	s.nodes = append(s.nodes, n)
+	s.mu.Unlock()
+	return n
+}
+
+// Register implements event.Subscriber.
+func (b *Broker) Register(h event.Handler) {
+	b.s.mu.Lock()
+	b.handler = h
+	b.s.mu.Unlock()
+}
+
+// Subscribe implements event.Subscriber.
+func (b *Broker) Subscribe(_ context.Context, user string) error {
+	b.s.mu.Lock()
+	b.subs[user]++
+	b.s.mu.Unlock()
+	return nil
+}
+
+// Unsubscribe implements event.Subscriber.
+func (b *Broker) Unsubscribe(_ context.Context, user string) error {
+	b.s.mu.Lock()
+	if b.subs[user]--; b.subs[user] <= 0 {
+		delete(b.subs, user)
+	}
+	b.s.mu.Unlock()
+	return nil
+}
+
+// Update implements event.Publisher.
+func (b *Broker) Update(_ context.Context, callID string, fn event.UpdateFunc) error {
+	s := b.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.cfg.Now()
+	s.sweep(now)
+	e := s.calls[callID]
+	if e == nil || now.After(e.expires) {
+		e = &callEntry{rec: event.CallRecord{CallID: callID}}
+		s.calls[callID] = e
+	}
+	outs := fn(&e.rec)
+	if len(outs) == 0 {
+		return nil
+	}
+	e.expires = now.Add(s.cfg.RecordTTL)
+	for _, ch := range e.rec.Active(outs, now) {
+		u := s.user(ch.User)
+		if ch.Leg == nil {
+			delete(u.active, callID)
+		} else {
+			u.active[callID] = ch.Leg.Last
+		}
+	}
+	for _, o := range outs {
+		u := s.user(o.User)
+		if o.Record != nil {
+			u.keep(*o.Record, s.cfg.RecentCalls)
+		}
+		if o.Payload != nil {
+			u.last = u.last.Next(uint64(now.UnixMilli()))
+			m := event.Message{User: o.User, ID: u.last, Data: event.WithID(o.Payload, u.last.String())}
+			if len(u.log) >= s.cfg.LogSize {
+				u.log = slices.Delete(u.log, 0, len(u.log)-s.cfg.LogSize+1)
+			}
+			u.log = append(u.log, m)
+			for _, n := range s.nodes {
+				if n.subs[o.User] > 0 && n.handler != nil {
+					n.handler(m)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// sweep drops expired call records now and then, so memory stays bounded by
+// the calls of one RecordTTL.
+func (s *state) sweep(now time.Time) {
+	if s.updates++; s.updates%1024 != 0 {
+		return
+	}
+	for id, e := range s.calls {
+		if now.After(e.expires) {
+			delete(s.calls, id)
+		}
+	}
+}
+
+func (s *state) user(key string) *userState {
+	u := s.users[key]
+	if u == nil {
+		u = &userState{active: map[string]event.CallFrame{}}
+		s.users[key] = u
+	}
+	return u
+}
+
+// keep stores rec in the user's recent calls, replacing an earlier copy of
+// the same call, newest first.
+func (u *userState) keep(rec event.Record, max int) {
+	u.recent = slices.DeleteFunc(u.recent, func(r event.Record) bool { return r.CallID == rec.CallID })
+	i, _ := slices.BinarySearchFunc(u.recent, rec, func(a, b event.Record) int {
+		return cmp.Or(b.Start.Compare(a.Start), cmp.Compare(b.CallID, a.CallID))
+	})
+	u.recent = slices.Insert(u.recent, i, rec)
+	if len(u.recent) > max {
+		u.recent = u.recent[:max]
+	}
+}
+
+// Snapshot implements event.Subscriber.
+func (b *Broker) Snapshot(_ context.Context, user string, since event.ID) (event.Snapshot, error) {
+	s := b.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.cfg.Now()
+	snap := event.Snapshot{Active: []event.CallFrame{}}
+	u := s.users[user]
+	if u == nil {
+		return snap, nil
+	}
+	snap.Last = u.last
+	for id, f := range u.active {
+		if f.Stale(now) {
+			delete(u.active, id)
+			continue
+		}
+		snap.Active = append(snap.Active, f)
+	}
+	event.SortActive(snap.Active)
+	if !since.IsZero() {
+		i, found := slices.BinarySearchFunc(u.log, since, func(m event.Message, id event.ID) int {
+			if m.ID == id {
+				return 0
+			} else if m.ID.Less(id) {
+				return -1
+			}
+			return 1
+		})
+		if found {
+			snap.Recovered = true
+			snap.Missed = slices.Clone(u.log[i+1:])
+		}
+	}
+	return snap, nil
+}
+
+// RecentCalls implements event.CallLog.
+func (b *Broker) RecentCalls(_ context.Context, user string, limit int) ([]event.Record, error) {
+	b.s.mu.Lock()
+	defer b.s.mu.Unlock()
+	u := b.s.users[user]
+	if u == nil {
+		return []event.Record{}, nil
+	}
+	return slices.Clone(u.recent[:min(limit, len(u.recent))]), nil
+}
+
+// Ready implements event.Broker: the embedded broker is always ready.
+func (b *Broker) Ready(context.Context) error { return nil }
+
+// Close implements event.Broker.
+func (b *Broker) Close() error {
+	b.s.mu.Lock()
+	b.handler = nil
+	b.subs = map[string]int{}
+	b.s.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,435 @@
+// Package redis is the shared broker for a cluster of callpop nodes: call
+// state, per-user event logs (streams) and recent calls live in Redis, and
+// frames reach every node through Redis pub/sub, one channel per user, to
+// which a node subscribes only while it holds that user's sessions.
+package redis
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/callpop/callpop/event"
+)
+
+// Defaults for Config.
+const (
+	// DefaultPrefix namespaces every key and channel.
+	DefaultPrefix = "callpop:"
+	// DefaultLogTTL: a user's event log expires this long after their last
+	// event; resume is promised within it.
+	DefaultLogTTL = 24 * time.Hour
+	// DefaultRecentTTL keeps a user's recent calls for a month of silence.
+	DefaultRecentTTL = 30 * 24 * time.Hour
+	// maxTxRetries bounds optimistic-lock retries on one call record; a
+	// group call of 50 managers racing settles far sooner.
+	maxTxRetries = 100
+	// receiveTimeout: a pub/sub connection silent this long is pinged, so a
+	// dead peer is noticed and the connection replaced.
+	receiveTimeout = 15 * time.Second
+)
+
+// Config configures the Redis broker; zero values take the defaults.
+type Config struct {
+	Prefix      string
+	LogSize     int           // 0 = event.DefaultLogSize
+	LogTTL      time.Duration // 0 = DefaultLogTTL
+	RecentCalls int           // 0 = event.DefaultRecentCalls
+	RecentTTL   time.Duration // 0 = DefaultRecentTTL
+	RecordTTL   time.Duration // 0 = event.DefaultRecordTTL
+	Now         func() time.Time
+}
+
+// Broker is one node's connection to the shared Redis.
+type Broker struct {
+	cfg Config
+	rdb goredis.UniversalClient
+	log *zap.Logger
+	ps  *goredis.PubSub
+
+	mu      sync.Mutex
+	handler event.Handler
+	subs    map[string]*sub // by channel
+	pending map[string]int  // SUBSCRIBEs sent and not yet confirmed, by channel
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+type sub struct {
+	user  string
+	refs  int
+	ready chan struct{} // closed once Redis confirmed the subscription
+	live  bool
+}
+
+var _ event.Broker = (*Broker)(nil)
+
+// ParseURL returns client options for a redis:// or rediss:// URL.
+func ParseURL(url string) (*goredis.Options, error) {
+	opt, err := goredis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	return opt, nil
+}
+
+// New returns a broker on rdb and starts its receiving goroutine. It does
+// not wait for Redis to be reachable: a node starts while Redis is down and
+// reports not ready until it is back.
+func New(rdb goredis.UniversalClient, cfg Config, log *zap.Logger) *Broker {
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultPrefix
+	}
+	if cfg.LogSize <= 0 {
+		cfg.LogSize = event.DefaultLogSize
+	}
+	if cfg.LogTTL <= 0 {
+		cfg.LogTTL = DefaultLogTTL
+	}
+	if cfg.RecentCalls <= 0 {
+		cfg.RecentCalls = event.DefaultRecentCalls
+	}
+	if cfg.RecentTTL <= 0 {
+		cfg.RecentTTL = DefaultRecentTTL
+	}
+	if cfg.RecordTTL <= 0 {
+		cfg.RecordTTL = event.DefaultRecordTTL
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &Broker{
+		cfg: cfg, rdb: rdb, log: log.Named("redis"),
+		ps:   rdb.Subscribe(ctx),
+		subs: map[string]*sub{}, pending: map[string]int{},
+		cancel: cancel, done: make(chan struct{}),
+	}
+	go b.receive(ctx)
+	return b
+}
+
+func (b *Broker) key(kind, id string) string { return b.cfg.Prefix + kind + ":" + id }
+func (b *Broker) channel(user string) string { return b.cfg.Prefix + "u:" + user }
+
+// Ready implements event.Broker.
+func (b *Broker) Ready(ctx context.Context) error {
+	if err := b.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("%w: %w", event.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Close stops receiving and closes the pub/sub connection. The client rdb
+// belongs to the caller.
+func (b *Broker) Close() error {
+	b.cancel()
+	err := b.ps.Close()
+	<-b.done
+	return err
+}
+
+// Update implements event.Publisher with optimistic locking on the call's
+// record: concurrent webhooks for one call (a group call's racing pushes)
+// are applied one after the other, whichever node receives them.
+func (b *Broker) Update(ctx context.Context, callID string, fn event.UpdateFunc) error {
+	key := b.key("call", callID)
+	txf := func(tx *goredis.Tx) error {
+		rec := event.CallRecord{CallID: callID}
+		raw, err := tx.Get(ctx, key).Bytes()
+		switch {
+		case err == nil:
+			if err := json.Unmarshal(raw, &rec); err != nil {
+				b.log.Warn("unreadable call record; starting afresh", zap.String("callid", callID), zap.Error(err))
+				rec = event.CallRecord{CallID: callID}
+			}
+		case !errors.Is(err, goredis.Nil):
+			return err
+		}
+		outs := fn(&rec)
+		if len(outs) == 0 {
+			return nil
+		}
+		now := b.cfg.Now()
+		_, err = tx.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+			p.Set(ctx, key, mustJSON(rec), b.cfg.RecordTTL)
+			b.queueActive(ctx, p, callID, rec.Active(outs, now))
+			for _, o := range outs {
+				if o.Record != nil {
+					b.queueKeep(ctx, p, o.User, o.Record)
+				}
+				if o.Payload != nil {
+					emitScript.Eval(ctx, p, []string{b.key("log", o.User)},
+						o.Payload, b.channel(o.User), b.cfg.LogSize, int(b.cfg.LogTTL.Seconds()))
+				}
+			}
+			return nil
+		})
+		return err
+	}
+	for attempt := 0; attempt < maxTxRetries; attempt++ {
+		err := b.rdb.Watch(ctx, txf, key)
+		if !errors.Is(err, goredis.TxFailedErr) {
+			if err != nil {
+				return fmt.Errorf("%w: update %s: %w", event.ErrUnavailable, callID, err)
+			}
+			return nil
+		}
+		// Another node changed the record first: read it again, after a
+		// short random pause so racing writers spread out.
+		select {
+		case <-time.After(time.Duration(rand.IntN(200*(attempt+1))) * time.Microsecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return fmt.Errorf("%w: update %s: too much contention", event.ErrUnavailable, callID)
+}
+
+func (b *Broker) queueActive(ctx context.Context, p goredis.Pipeliner, callID string, changes []event.ActiveChange) {
+	for _, ch := range changes {
+		k := b.key("active", ch.User)
+		if ch.Leg == nil {
+			p.HDel(ctx, k, callID)
+			continue
+		}
+		p.HSet(ctx, k, callID, mustJSON(ch.Leg.Last))
+		p.Expire(ctx, k, event.TalkingTTL)
+	}
+}
+
+func (b *Broker) queueKeep(ctx context.Context, p goredis.Pipeliner, user string, rec *event.Record) {
+	keepScript.Eval(ctx, p, []string{b.key("recent", user), b.key("recent-idx", user)},
+		rec.CallID, mustJSON(rec), rec.Start.Unix(), b.cfg.RecentCalls, int(b.cfg.RecentTTL.Seconds()))
+}
+
+// Snapshot implements event.Subscriber, reading active calls and the log in
+// one transaction so they agree.
+func (b *Broker) Snapshot(ctx context.Context, user string, since event.ID) (event.Snapshot, error) {
+	logKey := b.key("log", user)
+	var (
+		active       *goredis.MapStringStringCmd
+		last, exact  *goredis.XMessageSliceCmd
+		after        *goredis.XMessageSliceCmd
+		sinceStr     = since.String()
+		snap         = event.Snapshot{Active: []event.CallFrame{}}
+		unavailable  = func(err error) error { return fmt.Errorf("%w: snapshot: %w", event.ErrUnavailable, err) }
+		now          = b.cfg.Now()
+		staleCallIDs []string
+	)
+	_, err := b.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		active = p.HGetAll(ctx, b.key("active", user))
+		last = p.XRevRangeN(ctx, logKey, "+", "-", 1)
+		if !since.IsZero() {
+			exact = p.XRangeN(ctx, logKey, sinceStr, sinceStr, 1)
+			after = p.XRangeN(ctx, logKey, "("+sinceStr, "+", int64(b.cfg.LogSize))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		return snap, unavailable(err)
+	}
+	for callID, raw := range active.Val() {
+		var f event.CallFrame
+		if json.Unmarshal([]byte(raw), &f) != nil || f.Stale(now) {
+			staleCallIDs = append(staleCallIDs, callID)
+			continue
+		}
+		snap.Active = append(snap.Active, f)
+	}
+	event.SortActive(snap.Active)
+	if len(staleCallIDs) > 0 {
+		b.rdb.HDel(ctx, b.key("active", user), staleCallIDs...) // best effort: the next read filters them again
+	}
+	if msgs := last.Val(); len(msgs) > 0 {
+		snap.Last, _ = event.ParseID(msgs[0].ID)
+	}
+	if exact != nil && len(exact.Val()) > 0 {
+		snap.Recovered = true
+		for _, x := range after.Val() {
+			if m, ok := b.message(user, x); ok {
+				snap.Missed = append(snap.Missed, m)
+			}
+		}
+	}
+	return snap, nil
+}
+
+func (b *Broker) message(user string, x goredis.XMessage) (event.Message, bool) {
+	id, ok := event.ParseID(x.ID)
+	f, _ := x.Values["f"].(string)
+	if !ok || f == "" {
+		return event.Message{}, false
+	}
+	return event.Message{User: user, ID: id, Data: event.WithID([]byte(f), x.ID)}, true
+}
+
+// RecentCalls implements event.CallLog.
+func (b *Broker) RecentCalls(ctx context.Context, user string, limit int) ([]event.Record, error) {
+	recs := []event.Record{}
+	ids, err := b.rdb.ZRevRange(ctx, b.key("recent-idx", user), 0, int64(limit)-1).Result()
+	if err != nil || len(ids) == 0 {
+		if err != nil {
+			err = fmt.Errorf("%w: recent calls: %w", event.ErrUnavailable, err)
+		}
+		return recs, err
+	}
+	vals, err := b.rdb.HMGet(ctx, b.key("recent", user), ids...).Result()
+	if err != nil {
+		return recs, fmt.Errorf("%w: recent calls: %w", event.ErrUnavailable, err)
+	}
+	for _, v := range vals {
+		s, _ := v.(string)
+		var r event.Record
+		if json.Unmarshal([]byte(s), &r) == nil {
+			recs = append(recs, r)
+		}
+	}
+	return recs, nil
+}
+
+// Register implements event.Subscriber.
+func (b *Broker) Register(h event.Handler) {
+	b.mu.Lock()
+	b.handler = h
+	b.mu.Unlock()
+}
+
+// Subscribe implements event.Subscriber. The first Subscribe for a user
+// sends SUBSCRIBE; every caller waits until Redis confirmed it.
+func (b *Broker) Subscribe(ctx context.Context, user string) error {
+	ch := b.channel(user)
+	b.mu.Lock()
+	s := b.subs[ch]
+	if s == nil {
+		s = &sub{user: user, ready: make(chan struct{})}
+		b.subs[ch] = s
+		b.pending[ch]++
+		// The SUBSCRIBE is written under b.mu so the order of SUBSCRIBE and
+		// UNSUBSCRIBE on the wire is the order of these calls. go-redis
+		// remembers the channel even if the write fails, and subscribes
+		// again on reconnect.
+		if err := b.ps.Subscribe(ctx, ch); err != nil {
+			b.log.Debug("subscribe deferred to reconnect", zap.Error(err))
+		}
+	}
+	s.refs++
+	ready := s.ready
+	b.mu.Unlock()
+	select {
+	case <-ready:
+		return nil
+	case <-ctx.Done():
+		_ = b.Unsubscribe(context.WithoutCancel(ctx), user)
+		return fmt.Errorf("%w: subscribe: %w", event.ErrUnavailable, ctx.Err())
+	}
+}
+
+// Unsubscribe implements event.Subscriber.
+func (b *Broker) Unsubscribe(ctx context.Context, user string) error {
+	ch := b.channel(user)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.subs[ch]
+	if s == nil {
+		return nil
+	}
+	if s.refs--; s.refs > 0 {
+		return nil
+	}
+	delete(b.subs, ch)
+	if err := b.ps.Unsubscribe(ctx, ch); err != nil {
+		b.log.Debug("unsubscribe failed; the connection is gone anyway", zap.Error(err))
+	}
+	return nil
+}
+
+// receive reads the pub/sub connection until Close. go-redis reconnects and
+// resubscribes by itself after an error; this loop only has to keep asking.
+func (b *Broker) receive(ctx context.Context) {
+	defer close(b.done)
+	backoff := 50 * time.Millisecond
+	for {
+		msg, err := b.ps.ReceiveTimeout(ctx, receiveTimeout)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			if isTimeout(err) {
+				_ = b.ps.Ping(ctx)
+				continue
+			}
+			b.log.Warn("pub/sub receive failed; reconnecting", zap.Error(err), zap.Duration("backoff", backoff))
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return
+			}
+			backoff = min(backoff*2, 2*time.Second)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		switch m := msg.(type) {
+		case *goredis.Message:
+			b.deliver(m)
+		case *goredis.Subscription:
+			if m.Kind == "subscribe" {
+				b.confirmed(m.Channel)
+			}
+		}
+	}
+}
+
+func (b *Broker) confirmed(ch string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.pending[ch] > 0 {
+		if b.pending[ch]--; b.pending[ch] > 0 {
+			return // an older SUBSCRIBE's answer; ours is still on its way
+		}
+		delete(b.pending, ch)
+	}
+	if s := b.subs[ch]; s != nil && !s.live {
+		s.live = true
+		close(s.ready)
+	}
+}
+
+func (b *Broker) deliver(m *goredis.Message) {
+	user, ok := strings.CutPrefix(m.Channel, b.cfg.Prefix+"u:")
+	idStr, data, ok2 := bytes.Cut([]byte(m.Payload), []byte{'\n'})
+	id, ok3 := event.ParseID(string(idStr))
+	if !ok || !ok2 || !ok3 {
+		b.log.Warn("unreadable message", zap.String("channel", m.Channel))
+		return
+	}
+	b.mu.Lock()
+	h := b.handler
+	b.mu.Unlock()
+	if h != nil {
+		h(event.Message{User: user, ID: id, Data: data})
+	}
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("redis: encode: " + err.Error())
+	}
+	return b
+}

@@ -1,0 +1,126 @@
+// Command callpop is the call-popup push server: `callpop serve` runs a node,
+// `callpop token` mints a widget session token, `callpop demo` runs a node, a
+// simulated PBX and a demo CRM page in one process.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/callpop/callpop/auth"
+)
+
+// version is stamped at build time: -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "callpop:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+const usage = `usage: callpop <command> [flags]
+
+commands:
+  serve     run a callpop node
+  demo      run a node, a simulated PBX and a demo CRM page
+  token     print a widget session token: callpop token --user andy [--ttl 12h]
+  version   print the version
+
+Run "callpop <command> -h" for the command's flags.
+`
+
+// run is main without the process: testable with its own args, environment
+// and outputs.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command")
+	}
+	switch args[0] {
+	case "serve":
+		return runServe(ctx, args[1:], getenv, stderr)
+	case "demo":
+		return runDemo(ctx, args[1:], getenv, stdout, stderr)
+	case "token":
+		return runToken(args[1:], getenv, stdout)
+	case "version":
+		fmt.Fprintln(stdout, "callpop", version)
+		return nil
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := parseConfig("serve", args, getenv, true)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.logLevel, stderr, false)
+	defer func() { _ = log.Sync() }()
+	s, err := newServer(cfg, log, nil)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		s.close()
+		return fmt.Errorf("--addr (CALLPOP_ADDR): %w", err)
+	}
+	return s.serve(ctx, ln)
+}
+
+func runToken(args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	user := fs.String("user", "", "PBX user login the token is for (required)")
+	ttl := fs.Duration("ttl", 12*time.Hour, "how long the token is valid")
+	secret := fs.String("jwt-secret", getenv("CALLPOP_JWT_SECRET"), "HS256 secret (env CALLPOP_JWT_SECRET)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *user == "" {
+		return errors.New("--user is required")
+	}
+	j, err := auth.NewJWT(*secret)
+	if err != nil {
+		return fmt.Errorf("--jwt-secret (CALLPOP_JWT_SECRET): %w", err)
+	}
+	tok, err := j.Mint(*user, *ttl)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
+}
+
+// newLogger returns the root logger: JSON for servers, console for humans.
+func newLogger(level zapcore.Level, w io.Writer, console bool) *zap.Logger {
+	encCfg := zap.NewProductionEncoderConfig()
+	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
+	enc := zapcore.NewJSONEncoder(encCfg)
+	if console {
+		encCfg.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		enc = zapcore.NewConsoleEncoder(encCfg)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), level))
+}

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/callpop/callpop/auth"
+	"github.com/callpop/callpop/broker/memory"
+	"github.com/callpop/callpop/broker/redis"
+	"github.com/callpop/callpop/contacts"
+	"github.com/callpop/callpop/event"
+	"github.com/callpop/callpop/hub"
+	"github.com/callpop/callpop/internal/jsonhttp"
+	"github.com/callpop/callpop/webhook"
+	"github.com/callpop/callpop/widget"
+)
+
+// server is one callpop node: the wiring of broker, webhook, hub and routes.
+type server struct {
+	cfg      *config
+	log      *zap.Logger
+	broker   event.Broker
+	rdb      *goredis.Client // nil on the embedded broker
+	hub      *hub.Hub
+	jwt      *auth.JWT
+	registry *prometheus.Registry
+	handler  http.Handler
+	draining atomic.Bool
+	// extra routes added by a mode (demo) before the router is built
+	extra func(r *httprouter.Router)
+}
+
+// newServer builds a node from cfg. broker may be given (tests share one
+// embedded broker between nodes); nil builds one from cfg.
+func newServer(cfg *config, log *zap.Logger, broker event.Broker) (*server, error) {
+	s := &server{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var err error
+	if s.jwt, err = auth.NewJWT(cfg.JWTSecret); err != nil {
+		return nil, err
+	}
+	switch {
+	case broker != nil:
+		s.broker = broker
+	case cfg.RedisURL != "":
+		opt, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return nil, err
+		}
+		s.rdb = goredis.NewClient(opt)
+		s.broker = redis.New(s.rdb, redis.Config{}, log)
+	default:
+		s.broker = memory.New(memory.Config{})
+	}
+	var dir event.Directory
+	if cfg.Contacts != "" {
+		d, err := contacts.LoadFile(cfg.Contacts)
+		if err != nil {
+			s.closeBroker()
+			return nil, fmt.Errorf("--contacts (CALLPOP_CONTACTS): %w", err)
+		}
+		log.Info("contact directory loaded", zap.Int("numbers", d.Len()))
+		dir = d
+	}
+	wh, err := webhook.New(webhook.Config{CRMToken: cfg.CRMToken, ContactBudget: cfg.ContactBudget},
+		s.broker, dir, log, s.registry)
+	if err != nil {
+		s.closeBroker()
+		return nil, err
+	}
+	s.hub = hub.New(hub.Config{CheckOrigin: cfg.origins.AllowRequest}, s.broker, log, s.registry)
+	s.handler = s.routes(wh)
+	return s, nil
+}
+
+func (s *server) routes(wh http.Handler) http.Handler {
+	r := httprouter.New()
+	r.RedirectTrailingSlash = false
+	r.HandleMethodNotAllowed = true
+	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		jsonhttp.Fail(w, jsonhttp.ErrMethodNotAllowed)
+	})
+	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		jsonhttp.Fail(w, jsonhttp.ErrNotFound)
+	})
+	// The PBX's single entry point, also at / for cabinets that take a host only.
+	r.Handler(http.MethodPost, "/webhook", wh)
+	r.Handler(http.MethodPost, "/", wh)
+	r.Handler(http.MethodGet, "/ws", s.jwt.RequireUser(s.hub))
+	r.Handler(http.MethodGet, "/widget.js", widget.Handler(func(origin string) bool {
+		return s.cfg.origins.Allow(origin, "")
+	}))
+	r.HandlerFunc(http.MethodGet, "/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		jsonhttp.Write(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	r.HandlerFunc(http.MethodGet, "/readyz", s.ready)
+	r.Handler(http.MethodGet, "/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	if s.extra != nil {
+		s.extra(r)
+	}
+	return r
+}
+
+// ready answers 200 while the broker is reachable and the node not draining.
+func (s *server) ready(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		jsonhttp.Write(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.broker.Ready(ctx); err != nil {
+		jsonhttp.Write(w, http.StatusServiceUnavailable, map[string]string{"status": "broker unavailable"})
+		return
+	}
+	jsonhttp.Write(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// httpServer returns the http.Server for s: header and body timeouts guard
+// against slow clients; sockets clear them for themselves (hub).
+func (s *server) httpServer() *http.Server {
+	return &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          zap.NewStdLog(s.log.Named("http")),
+	}
+}
+
+// serve runs s on ln until ctx ends, then drains: readiness goes false, the
+// listener closes, sockets get CloseRestart, and the broker closes.
+func (s *server) serve(ctx context.Context, ln net.Listener) error {
+	srv := s.httpServer()
+	errc := make(chan error, 1)
+	go func() {
+		if s.cfg.TLSCert != "" {
+			errc <- srv.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	s.log.Info("listening", zap.String("addr", ln.Addr().String()), zap.Bool("tls", s.cfg.TLSCert != ""),
+		zap.Bool("redis", s.rdb != nil))
+	select {
+	case err := <-errc:
+		s.close()
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("draining")
+	s.draining.Store(true)
+	dctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(dctx)
+	if herr := s.hub.Shutdown(dctx); herr != nil {
+		err = errors.Join(err, fmt.Errorf("hub: %w", herr))
+	}
+	s.close()
+	s.log.Info("stopped")
+	return err
+}
+
+// close releases the broker and Redis client; the hub must be shut down.
+func (s *server) close() { s.closeBroker() }
+
+func (s *server) closeBroker() {
+	_ = s.broker.Close()
+	if s.rdb != nil {
+		_ = s.rdb.Close()
+	}
+}

@@ -1,0 +1,100 @@
+// Package contacts is the built-in contact directory: phone numbers mapped to
+// a contact name and a responsible manager, loaded from a CSV file.
+package contacts
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"unicode"
+
+	"github.com/callpop/callpop/event"
+)
+
+var _ event.Directory = (*Directory)(nil)
+
+// Normalize reduces a phone number to the form contacts are matched on:
+// digits only, with Russian 8XXXXXXXXXX and 10-digit national numbers
+// turned into 7XXXXXXXXXX, so 79101234567, 89101234567 and +7 (910)
+// 123-45-67 are one number.
+func Normalize(phone string) string {
+	var b strings.Builder
+	for _, r := range phone {
+		if r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		}
+	}
+	d := b.String()
+	switch {
+	case len(d) == 11 && d[0] == '8':
+		return "7" + d[1:]
+	case len(d) == 10 && d[0] == '9':
+		return "7" + d
+	}
+	return d
+}
+
+// Directory is an in-memory phone directory. The zero value is empty and
+// ready; it is read-only after loading, so safe for concurrent use.
+type Directory struct {
+	byPhone map[string]event.Contact
+}
+
+// Len returns the number of phone numbers known.
+func (d *Directory) Len() int { return len(d.byPhone) }
+
+// Lookup returns the contact for phone, matched on its normalized form.
+func (d *Directory) Lookup(_ context.Context, phone string) (event.Contact, bool, error) {
+	c, ok := d.byPhone[Normalize(phone)]
+	return c, ok, nil
+}
+
+// Load reads a directory from CSV: columns phone, name, responsible; a header
+// row naming them is optional; further columns are ignored.
+func Load(r io.Reader) (*Directory, error) {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1
+	cr.TrimLeadingSpace = true
+	d := &Directory{byPhone: map[string]event.Contact{}}
+	for line := 1; ; line++ {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			return d, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("contacts: %w", err)
+		}
+		if line == 1 && len(rec) > 0 {
+			rec[0] = strings.TrimPrefix(rec[0], "\ufeff")
+			if strings.EqualFold(strings.TrimSpace(rec[0]), "phone") {
+				continue
+			}
+		}
+		if len(rec) < 2 {
+			return nil, fmt.Errorf("contacts: line %d: want phone,name[,responsible]", line)
+		}
+		phone := Normalize(rec[0])
+		if phone == "" || strings.IndexFunc(rec[1], unicode.IsControl) >= 0 {
+			return nil, fmt.Errorf("contacts: line %d: bad phone or name", line)
+		}
+		c := event.Contact{Name: strings.TrimSpace(rec[1])}
+		if len(rec) > 2 {
+			c.Responsible = strings.TrimSpace(rec[2])
+		}
+		d.byPhone[phone] = c
+	}
+}
+
+// LoadFile reads a directory from the CSV file at path.
+func LoadFile(path string) (*Directory, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("contacts: %w", err)
+	}
+	defer f.Close()
+	return Load(f)
+}

@@ -1,0 +1,27 @@
+package event
+
+// WebSocket close codes callpop sends, shared with the widget (widget.js keeps
+// the same table). 1012 and 4000–4499 mean "reconnect" (with back-off);
+// 4500–4999 mean "stop: reconnecting will not help".
+const (
+	// CloseRestart: the node is shutting down; reconnect, the load balancer
+	// picks another node (RFC 6455 "service restart").
+	CloseRestart = 1012
+	// CloseSlow: the session fell behind and its queue overflowed; reconnect
+	// with since= to catch up.
+	CloseSlow = 4000
+	// CloseTokenExpired: the token's exp passed; fetch a fresh token, then
+	// reconnect.
+	CloseTokenExpired = 4001
+	// CloseUnavailable: the broker could not be reached; retry later.
+	CloseUnavailable = 4002
+	// CloseTooMany: the user has too many sessions open; retry later.
+	CloseTooMany = 4003
+	// CloseUnauthorized: the token is not valid for this server.
+	CloseUnauthorized = 4500
+	// CloseProtocol: the client sent something callpop cannot read.
+	CloseProtocol = 4501
+)
+
+// Reconnect reports whether a widget should reconnect after code.
+func Reconnect(code int) bool { return code < 4500 }

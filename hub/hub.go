@@ -1,0 +1,276 @@
+// Package hub holds the browsers' WebSocket sessions, keyed by PBX user, and
+// delivers each user's frames to all of that user's sessions on this node. It
+// consumes an event.Subscriber and never blocks it: every session has a
+// bounded queue, and a session that falls behind is closed, not waited for.
+package hub
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/callpop/callpop/auth"
+	"github.com/callpop/callpop/event"
+	"github.com/callpop/callpop/internal/jsonhttp"
+)
+
+// Defaults for Config.
+const (
+	// DefaultQueueSize frames may wait for one session. A manager gets a few
+	// frames a minute; 64 in flight means the browser stopped reading.
+	DefaultQueueSize = 64
+	// DefaultPingInterval keeps idle sockets alive through proxies (nginx's
+	// default proxy_read_timeout is 60 s) and finds dead peers.
+	DefaultPingInterval = 25 * time.Second
+	// DefaultWriteTimeout bounds one frame write or ping round trip.
+	DefaultWriteTimeout = 10 * time.Second
+	// DefaultHelloTimeout bounds subscribing and reading the snapshot.
+	DefaultHelloTimeout = 10 * time.Second
+	// DefaultMaxSessionsPerUser caps tabs and devices of one user per node.
+	DefaultMaxSessionsPerUser = 32
+	// DefaultReadLimit caps an inbound frame; clients only send small acks.
+	DefaultReadLimit = 1024
+)
+
+// Config configures a Hub; zero values take the defaults.
+type Config struct {
+	QueueSize          int
+	PingInterval       time.Duration
+	WriteTimeout       time.Duration
+	HelloTimeout       time.Duration
+	MaxSessionsPerUser int
+	ReadLimit          int64
+	// CheckOrigin reports whether the upgrade request's page may connect;
+	// nil allows only requests whose Origin host equals their Host.
+	CheckOrigin func(r *http.Request) bool
+}
+
+// Hub is the node's set of sessions.
+type Hub struct {
+	cfg     Config
+	sub     event.Subscriber
+	log     *zap.Logger
+	metrics *metrics
+
+	mu      sync.RWMutex
+	users   map[string]map[*session]struct{} // guarded by mu
+	closing bool                             // guarded by mu
+	wg      sync.WaitGroup                   // one per session
+
+	stopPing context.CancelFunc
+	pingDone chan struct{}
+}
+
+// New returns a hub fed by sub; it registers itself as sub's handler.
+// reg may be nil.
+func New(cfg Config, sub event.Subscriber, log *zap.Logger, reg prometheus.Registerer) *Hub {
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = DefaultQueueSize
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = DefaultPingInterval
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.HelloTimeout <= 0 {
+		cfg.HelloTimeout = DefaultHelloTimeout
+	}
+	if cfg.MaxSessionsPerUser <= 0 {
+		cfg.MaxSessionsPerUser = DefaultMaxSessionsPerUser
+	}
+	if cfg.ReadLimit <= 0 {
+		cfg.ReadLimit = DefaultReadLimit
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &Hub{
+		cfg: cfg, sub: sub, log: log.Named("hub"), metrics: newMetrics(reg),
+		users: map[string]map[*session]struct{}{}, stopPing: cancel, pingDone: make(chan struct{}),
+	}
+	sub.Register(h.deliver)
+	go h.pingLoop(ctx)
+	return h
+}
+
+// deliver hands m to each of its user's sessions here. It runs on the
+// broker's goroutine: it only enqueues.
+func (h *Hub) deliver(m event.Message) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for s := range h.users[m.User] {
+		s.enqueue(m)
+	}
+}
+
+// ServeHTTP upgrades an authenticated request (see auth.JWT.RequireUser) to a
+// session and serves it until it ends. The query may carry since=<event id>.
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id, ok := auth.FromContext(r.Context())
+	if !ok {
+		jsonhttp.Fail(w, jsonhttp.ErrInvalidToken)
+		return
+	}
+	var since event.ID
+	if v := r.URL.Query().Get("since"); v != "" {
+		if since, ok = event.ParseID(v); !ok {
+			jsonhttp.Fail(w, jsonhttp.ErrInvalidParameters)
+			return
+		}
+	}
+	if !h.allowOrigin(r) {
+		jsonhttp.Fail(w, jsonhttp.ErrForbidden)
+		return
+	}
+	// The server's read and write timeouts guard plain requests; a session
+	// lives for hours, kept honest by pings instead.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		InsecureSkipVerify: true, // the origin was checked above, against our own list
+		CompressionMode:    websocket.CompressionDisabled,
+	})
+	if err != nil {
+		h.log.Debug("upgrade failed", zap.Error(err))
+		return
+	}
+	conn.SetReadLimit(h.cfg.ReadLimit)
+	s := newSession(h, conn, id, r.URL.Query().Has("since"), since)
+	if code, reason := h.add(s); code != 0 {
+		conn.Close(websocket.StatusCode(code), reason)
+		return
+	}
+	defer h.remove(s)
+	s.run(r.Context())
+}
+
+func (h *Hub) allowOrigin(r *http.Request) bool {
+	if h.cfg.CheckOrigin != nil {
+		return h.cfg.CheckOrigin(r)
+	}
+	return auth.Origins{}.AllowRequest(r)
+}
+
+// add registers s, refusing it while shutting down or over the user's cap.
+func (h *Hub) add(s *session) (code int, reason string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing {
+		return event.CloseRestart, "server restart"
+	}
+	set := h.users[s.user]
+	if len(set) >= h.cfg.MaxSessionsPerUser {
+		h.metrics.refused.WithLabelValues("too_many").Inc()
+		return event.CloseTooMany, "too many sessions"
+	}
+	if set == nil {
+		set = map[*session]struct{}{}
+		h.users[s.user] = set
+		h.metrics.users.Inc()
+	}
+	set[s] = struct{}{}
+	h.wg.Add(1)
+	h.metrics.sessions.Inc()
+	return 0, ""
+}
+
+func (h *Hub) remove(s *session) {
+	h.mu.Lock()
+	if set := h.users[s.user]; set != nil {
+		delete(set, s)
+		if len(set) == 0 {
+			delete(h.users, s.user)
+			h.metrics.users.Dec()
+		}
+	}
+	h.mu.Unlock()
+	h.metrics.sessions.Dec()
+	h.wg.Done()
+}
+
+// Sessions returns how many sessions this node holds.
+func (h *Hub) Sessions() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	n := 0
+	for _, set := range h.users {
+		n += len(set)
+	}
+	return n
+}
+
+// pingLoop pings every session once per PingInterval from one schedule: each
+// tick pings the sessions whose slot comes up, so pings spread over the
+// interval and no session owns a timer.
+func (h *Hub) pingLoop(ctx context.Context) {
+	defer close(h.pingDone)
+	const slots = 25
+	t := time.NewTicker(h.cfg.PingInterval / slots)
+	defer t.Stop()
+	for tick := 0; ; tick++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		slot := uint8(tick % slots)
+		h.mu.RLock()
+		for _, set := range h.users {
+			for s := range set {
+				if s.pingSlot == slot {
+					go s.ping()
+				}
+			}
+		}
+		h.mu.RUnlock()
+	}
+}
+
+// Shutdown closes every session with CloseRestart, so widgets reconnect to
+// another node, refuses new ones, and waits until all sessions ended or ctx
+// is done. It is safe to call more than once.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	h.closing = true
+	var all []*session
+	for _, set := range h.users {
+		for s := range set {
+			all = append(all, s)
+		}
+	}
+	h.mu.Unlock()
+	h.stopPing()
+	<-h.pingDone
+	for _, s := range all {
+		s.close(event.CloseRestart, "server restart")
+	}
+	done := make(chan struct{})
+	go func() { h.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		for _, s := range all {
+			s.conn.CloseNow()
+		}
+		return ctx.Err()
+	}
+}
+
+func randomSlot() uint8 { return uint8(rand.IntN(25)) }
+
+// isNormalClose reports errors that are just a session ending.
+func isNormalClose(err error) bool {
+	switch websocket.CloseStatus(err) {
+	case websocket.StatusNormalClosure, websocket.StatusGoingAway:
+		return true
+	}
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}

@@ -1,0 +1,279 @@
+// Package webhook is the PBX's single CRM entry point (PBX_API.md 4): it
+// authenticates, decodes and validates the PBX's webhooks, answers them in
+// JSON, and hands call events and records to an event.Publisher.
+package webhook
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/callpop/callpop/auth"
+	"github.com/callpop/callpop/event"
+	"github.com/callpop/callpop/internal/jsonhttp"
+)
+
+// DefaultContactBudget is how long the PBX is kept waiting for a contact
+// answer while the call rings; public integrations answer within ~1.2 s.
+const DefaultContactBudget = time.Second
+
+// Config configures a Handler.
+type Config struct {
+	// CRMToken is the crm_token the PBX sends. Required.
+	CRMToken string
+	// ContactBudget bounds a contact look-up (the contact answer and the
+	// popup enrichment); zero means DefaultContactBudget.
+	ContactBudget time.Duration
+	// MaxBody is the largest body read; zero means DefaultMaxBody.
+	MaxBody int64
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// Handler serves POST /webhook.
+type Handler struct {
+	cfg     Config
+	pub     event.Publisher
+	dir     event.Directory
+	log     *zap.Logger
+	metrics *metrics
+}
+
+// New returns a Handler publishing to pub and answering contacts from dir
+// (nil: every number is unknown). reg may be nil.
+func New(cfg Config, pub event.Publisher, dir event.Directory, log *zap.Logger, reg prometheus.Registerer) (*Handler, error) {
+	if cfg.CRMToken == "" {
+		return nil, errors.New("webhook: CRMToken is required")
+	}
+	if cfg.ContactBudget <= 0 {
+		cfg.ContactBudget = DefaultContactBudget
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Handler{cfg: cfg, pub: pub, dir: dir, log: log.Named("webhook"), metrics: newMetrics(reg)}, nil
+}
+
+// ServeHTTP answers one webhook. Order matters: method, then a token from a
+// header (before the body is even read), then the body, then its token, then
+// the command and its fields.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	cmd := "unknown"
+	status := http.StatusOK
+	defer func() { h.metrics.observe(cmd, status, time.Since(start)) }()
+	fail := func(e *jsonhttp.Error) {
+		status = e.Status
+		jsonhttp.Fail(w, e)
+	}
+
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		fail(jsonhttp.ErrMethodNotAllowed)
+		return
+	}
+	headerToken := r.Header.Get("X-CRM-Token")
+	if headerToken == "" {
+		headerToken = auth.BearerToken(r)
+	}
+	if headerToken != "" && !auth.TokenEqual(h.cfg.CRMToken, headerToken) {
+		fail(jsonhttp.ErrInvalidToken)
+		return
+	}
+	form, err := ParseBody(r.Header.Get("Content-Type"), http.MaxBytesReader(w, r.Body, h.cfg.MaxBody), h.cfg.MaxBody)
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		fail(jsonhttp.ErrTooLarge)
+		return
+	case err != nil:
+		h.log.Debug("unparseable body", zap.Error(err))
+		fail(jsonhttp.ErrInvalidParameters)
+		return
+	}
+	if headerToken == "" && !auth.TokenEqual(h.cfg.CRMToken, form["crm_token"]) {
+		fail(jsonhttp.ErrInvalidToken)
+		return
+	}
+
+	rid := r.Header.Get("X-Request-Id")
+	if rid == "" || len(rid) > 64 {
+		rid = newRequestID()
+	}
+	log := h.log.With(zap.String("request_id", rid))
+	cmd = form.Cmd()
+	var answer any
+	switch cmd {
+	case CmdEvent:
+		err = h.event(r.Context(), log, form)
+	case CmdHistory:
+		err = h.history(r.Context(), log, form)
+	case CmdContact:
+		answer, err = h.contact(r.Context(), log, form)
+	case CmdRating:
+		err = h.rating(r.Context(), log, form)
+	case CmdWebhook:
+		log.Info("pbx notice", zap.String("type", form["type"]))
+	default:
+		log.Debug("unknown cmd", zap.String("cmd", cmd))
+		cmd = "unknown"
+		err = invalid("unknown cmd")
+	}
+	switch {
+	case errors.Is(err, ErrInvalid):
+		log.Info("invalid webhook", zap.String("cmd", cmd), zap.Error(err))
+		fail(jsonhttp.ErrInvalidParameters)
+	case err != nil:
+		log.Error("webhook not applied", zap.String("cmd", cmd), zap.Error(err))
+		fail(jsonhttp.ErrUnavailable)
+	case answer != nil:
+		jsonhttp.Write(w, http.StatusOK, answer)
+	default:
+		jsonhttp.Write(w, http.StatusOK, map[string]string{"status": "ok"})
+	}
+}
+
+func (h *Handler) event(ctx context.Context, log *zap.Logger, f Form) error {
+	ev, err := ParseEvent(f, h.cfg.Now())
+	if err != nil {
+		return err
+	}
+	if ev.Type == event.Incoming || ev.Type == event.Outgoing || ev.Type == event.Accepted {
+		if c, ok := h.lookup(ctx, log, ev.Phone); ok {
+			ev.Contact = &c
+		}
+	}
+	log.Info("call event", zap.String("type", string(ev.Type)), zap.String("user", event.UserKey(ev.User)),
+		zap.String("callid", ev.CallID))
+	return h.pub.Update(ctx, ev.CallID, func(rec *event.CallRecord) []event.Out {
+		return rec.ApplyEvent(ev)
+	})
+}
+
+func (h *Handler) history(ctx context.Context, log *zap.Logger, f Form) error {
+	rec, err := ParseHistory(f)
+	if err != nil {
+		return err
+	}
+	if c, ok := h.lookup(ctx, log, rec.Phone); ok {
+		rec.Contact = &c
+	}
+	now := h.cfg.Now()
+	log.Info("call record", zap.String("status", string(rec.Status)), zap.String("user", event.UserKey(rec.User)),
+		zap.String("callid", rec.CallID))
+	return h.pub.Update(ctx, rec.CallID, func(cr *event.CallRecord) []event.Out {
+		return cr.ApplyHistory(rec, now)
+	})
+}
+
+func (h *Handler) rating(ctx context.Context, log *zap.Logger, f Form) error {
+	rt, ok := ParseRating(f)
+	if !ok {
+		log.Info("rating without callid or value; acknowledged")
+		return nil
+	}
+	return h.pub.Update(ctx, rt.CallID, func(cr *event.CallRecord) []event.Out {
+		return cr.ApplyRating(rt.Value)
+	})
+}
+
+// contactAnswer is the PBX's expected answer (PBX_API.md 4.3).
+type contactAnswer struct {
+	Name        string `json:"contact_name,omitempty"`
+	Responsible string `json:"responsible,omitempty"`
+}
+
+func (h *Handler) contact(ctx context.Context, log *zap.Logger, f Form) (any, error) {
+	phone, callID, err := ParseContact(f)
+	if err != nil {
+		return nil, err
+	}
+	c, ok := h.lookup(ctx, log.With(zap.String("callid", callID)), phone)
+	if !ok {
+		return contactAnswer{}, nil
+	}
+	return contactAnswer{Name: c.Name, Responsible: c.Responsible}, nil
+}
+
+// lookup asks the directory within the contact budget. A slow, failing or
+// missing directory means "unknown": the PBX must never wait on us.
+func (h *Handler) lookup(ctx context.Context, log *zap.Logger, phone string) (event.Contact, bool) {
+	if h.dir == nil {
+		return event.Contact{}, false
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.ContactBudget)
+	defer cancel()
+	type result struct {
+		c   event.Contact
+		ok  bool
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		c, ok, err := h.dir.Lookup(ctx, phone)
+		done <- result{c, ok, err}
+	}()
+	select {
+	case res := <-done:
+		if res.err != nil {
+			log.Warn("contact look-up failed", zap.Error(res.err))
+			return event.Contact{}, false
+		}
+		return res.c, res.ok
+	case <-ctx.Done():
+		h.metrics.contactTimeouts.Inc()
+		log.Warn("contact look-up over budget", zap.Duration("budget", h.cfg.ContactBudget))
+		return event.Contact{}, false
+	}
+}
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+type metrics struct {
+	requests        *prometheus.CounterVec
+	latency         *prometheus.HistogramVec
+	contactTimeouts prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callpop_webhooks_total", Help: "PBX webhooks by command and HTTP status.",
+		}, []string{"cmd", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "callpop_webhook_duration_seconds",
+			Help:    "Time from a webhook's arrival to its answer (validated and published).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"cmd"}),
+		contactTimeouts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "callpop_contact_lookup_timeouts_total", Help: "Contact look-ups that ran over the budget.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.requests, m.latency, m.contactTimeouts)
+	}
+	return m
+}
+
+func (m *metrics) observe(cmd string, status int, d time.Duration) {
+	switch cmd {
+	case CmdEvent, CmdContact, CmdHistory, CmdRating, CmdWebhook:
+	default:
+		cmd = "unknown"
+	}
+	m.requests.WithLabelValues(cmd, strconv.Itoa(status)).Inc()
+	m.latency.WithLabelValues(cmd).Observe(d.Seconds())
+}
