@@ -1,0 +1,377 @@
+// Package brokertest is the test suite every event.Broker passes: the
+// embedded one and Redis run the same cases, two nodes at a time.
+package brokertest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/callpop/callpop/event"
+)
+
+// Options are what a case needs of the brokers it gets.
+type Options struct {
+	LogSize int              // 0: the broker's default
+	Now     func() time.Time // nil: time.Now
+}
+
+// Factory returns two nodes sharing one backend, closed at test end.
+type Factory func(t *testing.T, o Options) (a, b event.Broker)
+
+// Run runs the suite.
+func Run(t *testing.T, newBrokers Factory) {
+	cases := []struct {
+		name string
+		fn   func(*testing.T, Factory)
+	}{
+		{"EventOnOneNodeReachesSubscriberOnOther", testCrossNode},
+		{"OnlySubscribedUsersAreDelivered", testOnlySubscribed},
+		{"UnsubscribeStopsDelivery", testUnsubscribe},
+		{"SnapshotListsOpenCallsOnly", testSnapshotActive},
+		{"ResumeReturnsEveryMissedEventInOrder", testResume},
+		{"ResumeFromTrimmedLogIsNotRecovered", testTrimmed},
+		{"GroupCallRaceLeavesOneTalker", testGroupRace},
+		{"RecentCallsNewestFirstAndRated", testRecentCalls},
+		{"StaleRingingCallIsNotActive", testStale},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			c.fn(t, newBrokers)
+		})
+	}
+}
+
+// Recorder collects the messages a node's handler receives.
+type Recorder struct {
+	mu   sync.Mutex
+	msgs []event.Message
+	ch   chan struct{}
+}
+
+// NewRecorder registers a recorder as b's handler.
+func NewRecorder(b event.Broker) *Recorder {
+	r := &Recorder{ch: make(chan struct{}, 1)}
+	b.Register(func(m event.Message) {
+		r.mu.Lock()
+		r.msgs = append(r.msgs, m)
+		r.mu.Unlock()
+		select {
+		case r.ch <- struct{}{}:
+		default:
+		}
+	})
+	return r
+}
+
+// WaitFor waits until n messages arrived and returns them.
+func (r *Recorder) WaitFor(t *testing.T, n int) []event.Message {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		r.mu.Lock()
+		got := append([]event.Message(nil), r.msgs...)
+		r.mu.Unlock()
+		if len(got) >= n {
+			return got
+		}
+		select {
+		case <-r.ch:
+		case <-deadline:
+			t.Fatalf("got %d messages, want %d: %s", len(got), n, dump(got))
+		}
+	}
+}
+
+func dump(ms []event.Message) string {
+	var b strings.Builder
+	for _, m := range ms {
+		fmt.Fprintf(&b, "\n  %s %s %s", m.User, m.ID, m.Data)
+	}
+	return b.String()
+}
+
+var seq atomic.Int64
+
+// callID returns a call id unique across tests sharing one Redis.
+func callID(t *testing.T) string {
+	return fmt.Sprintf("%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), seq.Add(1))
+}
+
+func user(t *testing.T, name string) string {
+	return fmt.Sprintf("%s%d", name, seq.Add(1))
+}
+
+func ev(typ event.Type, callID, user string, at time.Time) event.Event {
+	return event.Event{Type: typ, CallID: callID, User: user, Phone: "79101234567", At: at}
+}
+
+func apply(t *testing.T, b event.Broker, e event.Event) {
+	t.Helper()
+	if err := b.Update(context.Background(), e.CallID, func(r *event.CallRecord) []event.Out { return r.ApplyEvent(e) }); err != nil {
+		t.Fatalf("update: %v", err)
+	}
+}
+
+func subscribe(t *testing.T, b event.Broker, user string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.Subscribe(ctx, user); err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+}
+
+func snapshot(t *testing.T, b event.Broker, user string, since event.ID) event.Snapshot {
+	t.Helper()
+	s, err := b.Snapshot(context.Background(), user, since)
+	if err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	return s
+}
+
+func frameOf(t *testing.T, m event.Message) event.CallFrame {
+	t.Helper()
+	var f event.CallFrame
+	if err := json.Unmarshal(m.Data, &f); err != nil {
+		t.Fatalf("frame %s: %v", m.Data, err)
+	}
+	if f.ID != m.ID.String() {
+		t.Fatalf("frame id %q, message id %q", f.ID, m.ID)
+	}
+	return f
+}
+
+func testCrossNode(t *testing.T, nb Factory) {
+	a, b := nb(t, Options{})
+	recB := NewRecorder(b)
+	NewRecorder(a)
+	andy := user(t, "andy")
+	subscribe(t, b, andy)
+	id := callID(t)
+	apply(t, a, ev(event.Incoming, id, andy+"@acme", time.Now()))
+	got := recB.WaitFor(t, 1)
+	f := frameOf(t, got[0])
+	if got[0].User != andy || f.Event != event.Incoming || f.CallID != id || f.User != andy || f.Direction != "in" {
+		t.Fatalf("got %+v", f)
+	}
+}
+
+func testOnlySubscribed(t *testing.T, nb Factory) {
+	a, b := nb(t, Options{})
+	rec := NewRecorder(b)
+	NewRecorder(a)
+	andy, mike := user(t, "andy"), user(t, "mike")
+	subscribe(t, b, mike)
+	apply(t, a, ev(event.Incoming, callID(t), andy, time.Now()))
+	apply(t, a, ev(event.Incoming, callID(t), mike, time.Now()))
+	got := rec.WaitFor(t, 1)
+	time.Sleep(50 * time.Millisecond) // room for a wrong extra delivery to show
+	got = rec.WaitFor(t, 1)
+	if len(got) != 1 || got[0].User != mike {
+		t.Fatalf("want only mike's frame: %s", dump(got))
+	}
+}
+
+func testUnsubscribe(t *testing.T, nb Factory) {
+	a, b := nb(t, Options{})
+	rec := NewRecorder(b)
+	NewRecorder(a)
+	andy, mike := user(t, "andy"), user(t, "mike")
+	subscribe(t, b, andy)
+	subscribe(t, b, andy) // counted: one Unsubscribe leaves one
+	subscribe(t, b, mike)
+	apply(t, a, ev(event.Incoming, callID(t), andy, time.Now()))
+	rec.WaitFor(t, 1)
+	if err := b.Unsubscribe(context.Background(), andy); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, a, ev(event.Incoming, callID(t), andy, time.Now()))
+	rec.WaitFor(t, 2) // still subscribed once
+	if err := b.Unsubscribe(context.Background(), andy); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, a, ev(event.Incoming, callID(t), andy, time.Now()))
+	apply(t, a, ev(event.Incoming, callID(t), mike, time.Now()))
+	got := rec.WaitFor(t, 3)
+	if got[2].User != mike || len(got) != 3 {
+		t.Fatalf("andy's frame after the last Unsubscribe: %s", dump(got))
+	}
+}
+
+func testSnapshotActive(t *testing.T, nb Factory) {
+	a, b := nb(t, Options{})
+	andy := user(t, "andy")
+	c1, c2 := callID(t), callID(t)
+	now := time.Now()
+	apply(t, a, ev(event.Incoming, c1, andy, now))
+	apply(t, a, ev(event.Outgoing, c2, andy, now.Add(time.Second)))
+	s := snapshot(t, b, andy, event.ID{})
+	if len(s.Active) != 2 || s.Active[0].CallID != c1 || s.Active[1].CallID != c2 || s.Active[1].Direction != "out" {
+		t.Fatalf("active %+v", s.Active)
+	}
+	apply(t, a, ev(event.Accepted, c1, andy, now.Add(2*time.Second)))
+	s = snapshot(t, b, andy, event.ID{})
+	if len(s.Active) != 2 || s.Active[0].Event != event.Accepted || s.Active[0].Answered == nil {
+		t.Fatalf("after ACCEPTED: %+v", s.Active)
+	}
+	apply(t, b, ev(event.Completed, c1, andy, now.Add(3*time.Second)))
+	apply(t, b, ev(event.Cancelled, c2, andy, now.Add(3*time.Second)))
+	s = snapshot(t, a, andy, event.ID{})
+	if len(s.Active) != 0 || s.Last.IsZero() {
+		t.Fatalf("after the ends: %+v last %v", s.Active, s.Last)
+	}
+}
+
+func testResume(t *testing.T, nb Factory) {
+	a, b := nb(t, Options{})
+	andy := user(t, "andy")
+	id := callID(t)
+	now := time.Now()
+	var ids []event.ID
+	for i, typ := range []event.Type{event.Incoming, event.Accepted, event.Completed} {
+		apply(t, a, ev(typ, id, andy, now.Add(time.Duration(i)*time.Second)))
+		ids = append(ids, snapshot(t, b, andy, event.ID{}).Last)
+	}
+	for i := 1; i < len(ids); i++ {
+		if !ids[i-1].Less(ids[i]) {
+			t.Fatalf("ids not increasing: %v", ids)
+		}
+	}
+	s := snapshot(t, b, andy, ids[0])
+	if !s.Recovered || len(s.Missed) != 2 || s.Missed[0].ID != ids[1] || s.Missed[1].ID != ids[2] {
+		t.Fatalf("resume from first: recovered=%v %s", s.Recovered, dump(s.Missed))
+	}
+	if f := frameOf(t, s.Missed[1]); f.Event != event.Completed {
+		t.Fatalf("last missed %+v", f)
+	}
+	s = snapshot(t, b, andy, ids[2])
+	if !s.Recovered || len(s.Missed) != 0 {
+		t.Fatalf("resume from newest: %+v", s)
+	}
+	s = snapshot(t, b, andy, event.ID{MS: 1, Seq: 0})
+	if s.Recovered || len(s.Missed) != 0 {
+		t.Fatalf("resume from an id never issued must not claim recovery: %+v", s)
+	}
+}
+
+func testTrimmed(t *testing.T, nb Factory) {
+	a, b := nb(t, Options{LogSize: 5})
+	andy := user(t, "andy")
+	now := time.Now()
+	apply(t, a, ev(event.Incoming, callID(t), andy, now))
+	first := snapshot(t, b, andy, event.ID{}).Last
+	// Redis trims streams approximately (whole nodes of 100 entries), so
+	// write well past that.
+	for i := 0; i < 300; i++ {
+		apply(t, a, ev(event.Incoming, callID(t), andy, now))
+	}
+	s := snapshot(t, b, andy, first)
+	if s.Recovered {
+		t.Fatalf("recovered from an id trimmed away (%d missed)", len(s.Missed))
+	}
+}
+
+func testGroupRace(t *testing.T, nb Factory) {
+	a, b := nb(t, Options{})
+	id := callID(t)
+	now := time.Now()
+	var users []string
+	for i := 0; i < 8; i++ {
+		users = append(users, user(t, "m"))
+		apply(t, a, ev(event.Incoming, id, users[i], now))
+	}
+	// Everyone's phone is picked up "at once", half the webhooks on each node.
+	var wg sync.WaitGroup
+	for i, u := range users {
+		node := a
+		if i%2 == 1 {
+			node = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			apply(t, node, ev(event.Accepted, id, u, now.Add(time.Second)))
+		}()
+	}
+	wg.Wait()
+	talking := 0
+	for _, u := range users {
+		s := snapshot(t, a, u, event.ID{})
+		switch len(s.Active) {
+		case 0:
+		case 1:
+			if s.Active[0].Event != event.Accepted {
+				t.Fatalf("%s active as %s", u, s.Active[0].Event)
+			}
+			talking++
+		default:
+			t.Fatalf("%s has %d active", u, len(s.Active))
+		}
+	}
+	if talking != 1 {
+		t.Fatalf("%d managers talking on one call, want 1", talking)
+	}
+}
+
+func testRecentCalls(t *testing.T, nb Factory) {
+	a, b := nb(t, Options{})
+	andy := user(t, "andy")
+	base := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	var ids []string
+	for i := 0; i < 3; i++ {
+		id := callID(t)
+		ids = append(ids, id)
+		rec := event.Record{CallID: id, User: andy, Phone: "79101234567", Direction: "in", Status: event.Success,
+			Start: base.Add(time.Duration(i) * time.Minute), Duration: 10 * i}
+		for range 2 { // a repeated webhook changes nothing
+			if err := a.Update(context.Background(), id, func(r *event.CallRecord) []event.Out { return r.ApplyHistory(rec, time.Now()) }); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := b.Update(context.Background(), ids[1], func(r *event.CallRecord) []event.Out { return r.ApplyRating("5") }); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.RecentCalls(context.Background(), andy, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].CallID != ids[2] || got[1].CallID != ids[1] || got[2].CallID != ids[0] {
+		t.Fatalf("recent calls %+v", got)
+	}
+	if got[1].Rating != "5" || got[0].Rating != "" {
+		t.Fatalf("rating not attached: %+v", got)
+	}
+	if !got[0].Start.Equal(base.Add(2 * time.Minute)) {
+		t.Fatalf("start %v", got[0].Start)
+	}
+	got, _ = a.RecentCalls(context.Background(), andy, 2)
+	if len(got) != 2 {
+		t.Fatalf("limit 2: %d", len(got))
+	}
+}
+
+func testStale(t *testing.T, nb Factory) {
+	var now atomic.Pointer[time.Time]
+	t0 := time.Now()
+	now.Store(&t0)
+	a, b := nb(t, Options{Now: func() time.Time { return *now.Load() }})
+	andy := user(t, "andy")
+	apply(t, a, ev(event.Incoming, callID(t), andy, t0))
+	if s := snapshot(t, b, andy, event.ID{}); len(s.Active) != 1 {
+		t.Fatalf("active %+v", s.Active)
+	}
+	later := t0.Add(event.RingingTTL + time.Minute)
+	now.Store(&later)
+	if s := snapshot(t, b, andy, event.ID{}); len(s.Active) != 0 {
+		t.Fatalf("a call ringing for %v with no news is still active", event.RingingTTL)
+	}
+}

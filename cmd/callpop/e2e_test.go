@@ -1,0 +1,215 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"testing"
+)
+
+func TestIncomingReachesEverySessionOfItsUserAndNoOneElse(t *testing.T) {
+	t.Parallel()
+	for _, kind := range brokers {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			a, b := cluster(t, kind)
+			andy1, andy2, mike := a.dial("andy", ""), b.dial("Andy@acme", ""), b.dial("mike", "")
+			andy1.hello()
+			andy2.hello()
+			mike.hello()
+			// Posted to node a; andy2 and mike are on node b.
+			a.event("INCOMING", "andy@acme", "call-1", "direction", "in", "groupRealName", "Sales")
+			for _, c := range []*client{andy1, andy2} {
+				f := c.expectCall("INCOMING", "call-1")
+				if f["user"] != "andy" || f["phone"] != "79101234567" || f["groupRealName"] != "Sales" || f["direction"] != "in" {
+					t.Fatalf("frame %v", f)
+				}
+			}
+			// mike's next frame is his own call: andy's never reached him.
+			a.event("INCOMING", "mike", "call-2")
+			mike.expectCall("INCOMING", "call-2")
+		})
+	}
+}
+
+func TestGroupCallAnsweredByOneClosesTheOthers(t *testing.T) {
+	t.Parallel()
+	for _, kind := range brokers {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			a, b := cluster(t, kind)
+			users := []string{"andy", "mike", "daria"}
+			clients := map[string]*client{}
+			for i, u := range users {
+				n := []*node{a, b}[i%2]
+				clients[u] = n.dial(u, "")
+				clients[u].hello()
+			}
+			for _, u := range users {
+				b.event("INCOMING", u+"@acme", "g-1", "groupRealName", "Sales")
+				clients[u].expectCall("INCOMING", "g-1")
+			}
+			a.event("ACCEPTED", "mike", "g-1")
+			clients["mike"].expectCall("ACCEPTED", "g-1")
+			for _, u := range []string{"andy", "daria"} {
+				f := clients[u].expectCall("CANCELLED", "g-1")
+				if f["reason"] != "answered_elsewhere" || f["answered_by"] != "mike" {
+					t.Fatalf("%s: %v", u, f)
+				}
+			}
+			// The PBX's own, later CANCELLED for andy changes nothing; the
+			// call's end still reaches mike.
+			b.event("CANCELLED", "andy", "g-1")
+			b.event("COMPLETED", "mike", "g-1")
+			clients["mike"].expectCall("COMPLETED", "g-1")
+			a.event("INCOMING", "andy", "after")
+			clients["andy"].expectCall("INCOMING", "after")
+		})
+	}
+}
+
+func TestHelloListsActiveCallsAndResumeDeliversWhatWasMissed(t *testing.T) {
+	t.Parallel()
+	for _, kind := range brokers {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			a, b := cluster(t, kind)
+			first := a.dial("andy", "")
+			first.hello()
+			a.event("INCOMING", "andy", "c-1")
+			seen := first.expectCall("INCOMING", "c-1")["id"].(string)
+			first.conn.CloseNow()
+
+			// A page reloaded mid-call, on the other node, shows the popup.
+			h := b.dial("andy", "").hello()
+			if ids := activeCallIDs(h); !slices.Equal(ids, []string{"c-1"}) {
+				t.Fatalf("active %v, want [c-1]", ids)
+			}
+			if _, ok := h["recovered"]; ok {
+				t.Fatalf("recovered present without since: %v", h)
+			}
+
+			// Events while away arrive, in order, after hello, on resume.
+			a.event("ACCEPTED", "andy", "c-1")
+			a.event("COMPLETED", "andy", "c-1")
+			c := b.dial("andy", seen)
+			h = c.hello()
+			if h["recovered"] != true || len(activeCallIDs(h)) != 0 {
+				t.Fatalf("resume hello %v", h)
+			}
+			c.expectCall("ACCEPTED", "c-1")
+			last := c.expectCall("COMPLETED", "c-1")["id"]
+			a.event("INCOMING", "andy", "c-2")
+			if f := c.expectCall("INCOMING", "c-2"); f["id"] == last {
+				t.Fatal("duplicate id")
+			}
+
+			// A since the log never held: not recovered, active is the truth.
+			h = a.dial("andy", "1-0").hello()
+			if h["recovered"] != false || !slices.Equal(activeCallIDs(h), []string{"c-2"}) {
+				t.Fatalf("unrecoverable resume hello %v", h)
+			}
+		})
+	}
+}
+
+func TestHistoryClosesPopupAndReachesEveryLegOfAPBXRecord(t *testing.T) {
+	t.Parallel()
+	a, _ := cluster(t, "memory")
+	andy, mike := a.dial("andy", ""), a.dial("mike", "")
+	andy.hello()
+	mike.hello()
+	for _, u := range []string{"andy", "mike"} {
+		a.event("INCOMING", u, "h-1")
+	}
+	andy.expectCall("INCOMING", "h-1")
+	mike.expectCall("INCOMING", "h-1")
+	// Both terminal events were lost; the record is the second chance.
+	st, body := a.post("cmd", "history", "type", "in", "user", "pbx", "phone", "79101234567", "start", "20261125T120000Z",
+		"duration", "0", "callid", "h-1", "status", "missed")
+	if st != http.StatusOK {
+		t.Fatalf("history: %d %v", st, body)
+	}
+	for _, c := range []*client{andy, mike} {
+		if f := c.expectCall("CANCELLED", "h-1"); f["reason"] != "history" {
+			t.Fatalf("close frame %v", f)
+		}
+		f := c.next()
+		if f["type"] != "history" || f["callid"] != "h-1" || f["status"] != "Missed" {
+			t.Fatalf("history frame %v", f)
+		}
+	}
+	if ids := activeCallIDs(a.dial("andy", "").hello()); len(ids) != 0 {
+		t.Fatalf("ghost popup after history: %v", ids)
+	}
+}
+
+func TestBadOrMissingTokenIsRefusedBeforeUpgrade(t *testing.T) {
+	t.Parallel()
+	a, _ := cluster(t, "memory")
+	for name, q := range map[string]string{"missing": "", "bad": "?token=x.y.z", "bad since": "?token=" + a.token("andy") + "&since=oops"} {
+		resp, err := http.Get(a.base + "/ws" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		want := http.StatusUnauthorized
+		if name == "bad since" {
+			want = http.StatusBadRequest
+		}
+		if resp.StatusCode != want {
+			t.Errorf("%s: %d, want %d", name, resp.StatusCode, want)
+		}
+	}
+}
+
+func TestForeignOriginIsRefusedAllowedOriginAccepted(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, testConfig(t, "--allowed-origins", "https://crm.example.com"), nil)
+	for origin, want := range map[string]int{"https://evil.example.org": http.StatusForbidden, "https://crm.example.com": http.StatusSwitchingProtocols} {
+		req, _ := http.NewRequest(http.MethodGet, n.base+"/ws?token="+n.token("andy"), nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Connection", "Upgrade")
+		req.Header.Set("Upgrade", "websocket")
+		req.Header.Set("Sec-WebSocket-Version", "13")
+		req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("origin %s: %d, want %d", origin, resp.StatusCode, want)
+		}
+	}
+}
+
+func TestShutdownClosesSessionsWithRestartCode(t *testing.T) {
+	t.Parallel()
+	a, _ := cluster(t, "memory")
+	c := a.dial("andy", "")
+	c.hello()
+	a.stop()
+	if code := c.closeCode(); code != 1012 {
+		t.Fatalf("close code %d, want 1012", code)
+	}
+}
+
+func TestWebhookAnswersAtRootToo(t *testing.T) {
+	t.Parallel()
+	a, _ := cluster(t, "memory")
+	resp, err := http.Post(a.base+"/", "application/x-www-form-urlencoded",
+		stringsReader(fmt.Sprintf("cmd=event&type=INCOMING&user=andy&callid=r1&phone=1&crm_token=%s", testCRMToken)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /: %d", resp.StatusCode)
+	}
+	resp, _ = http.Get(a.base + "/webhook")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Content-Type") != "application/json; charset=utf-8" {
+		t.Fatalf("GET /webhook: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}
