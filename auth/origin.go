@@ -35,6 +35,7 @@ func ParseOrigins(list string) (Origins, error) {
 			return Origins{}, fmt.Errorf("auth: origin %q: want scheme://host[:port]", raw)
 		}
 		p := strings.ToLower(u.Scheme + "://" + u.Host)
+		p = strings.NewReplacer("[", `\[`, "]", `\]`).Replace(p) // IPv6 brackets are literal, not a class
 		if _, err := path.Match(p, ""); err != nil {
 			return Origins{}, fmt.Errorf("auth: origin %q: bad pattern", raw)
 		}

@@ -3,6 +3,7 @@
 package contacts
 
 import (
+	"bufio"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -56,11 +57,17 @@ func (d *Directory) Lookup(_ context.Context, phone string) (event.Contact, bool
 // Load reads a directory from CSV: columns phone, name, responsible; a header
 // row naming them is optional; further columns are ignored.
 func Load(r io.Reader) (*Directory, error) {
-	cr := csv.NewReader(r)
+	// A byte order mark goes before the CSV reader sees it: in front of a
+	// quoted first field it would be a parse error.
+	br := bufio.NewReader(r)
+	if b, err := br.Peek(len(bom)); err == nil && string(b) == bom {
+		_, _ = br.Discard(len(bom))
+	}
+	cr := csv.NewReader(br)
 	cr.FieldsPerRecord = -1
 	cr.TrimLeadingSpace = true
 	d := &Directory{byPhone: map[string]event.Contact{}}
-	for line := 1; ; line++ {
+	for n := 1; ; n++ {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			return d, nil
@@ -68,11 +75,9 @@ func Load(r io.Reader) (*Directory, error) {
 		if err != nil {
 			return nil, fmt.Errorf("contacts: %w", err)
 		}
-		if line == 1 && len(rec) > 0 {
-			rec[0] = strings.TrimPrefix(rec[0], "\ufeff")
-			if strings.EqualFold(strings.TrimSpace(rec[0]), "phone") {
-				continue
-			}
+		line, _ := cr.FieldPos(0) // the file's line: blank lines count
+		if n == 1 && len(rec) > 0 && strings.EqualFold(strings.TrimSpace(rec[0]), "phone") {
+			continue
 		}
 		if len(rec) < 2 {
 			return nil, fmt.Errorf("contacts: line %d: want phone,name[,responsible]", line)
@@ -88,6 +93,8 @@ func Load(r io.Reader) (*Directory, error) {
 		d.byPhone[phone] = c
 	}
 }
+
+const bom = "\ufeff"
 
 // LoadFile reads a directory from the CSV file at path.
 func LoadFile(path string) (*Directory, error) {

@@ -235,5 +235,4 @@ func activeCallIDs(hello map[string]any) []string {
 	return ids
 }
 
-
 func stringsReader(s string) *strings.Reader { return strings.NewReader(s) }
