@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every callpop test on a fresh machine: installs what the tests need
+# when it is missing (redis-server for the Redis broker tests, chromium for the
+# widget's browser tests, nginx for the load-balancer tests), then vets, runs
+# `go test -race ./...`, the widget's node tests and a short fuzzing pass.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
+if ((${#need[@]})); then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  echo "test.sh: installing ${need[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "test.sh: gofmt would change: $unformatted" >&2
+  exit 1
+fi
+go vet ./...
+go test -race -count=1 -timeout 20m ./...
+
+if command -v node >/dev/null 2>&1 && ls widget/*.test.* widget/*_test.?js >/dev/null 2>&1; then
+  node --test widget/
+fi
+
+# A short fuzzing pass over the PBX parsers on top of their kept corpus
+# (the corpus itself already ran above as ordinary tests).
+FUZZTIME=${FUZZTIME:-10s}
+go test -run='^$' -fuzz='^FuzzParseBody$' -fuzztime="$FUZZTIME" ./webhook/
+go test -run='^$' -fuzz='^FuzzWebhook$' -fuzztime="$FUZZTIME" ./webhook/
