@@ -28,7 +28,6 @@ type session struct {
 
 	closeOnce sync.Once
 	done      chan struct{} // closed by close
-	closeCode int           // set before done is closed
 }
 
 func newSession(h *Hub, conn *websocket.Conn, id auth.Identity, resume bool, since event.ID) *session {
@@ -45,19 +44,27 @@ func (s *session) enqueue(m event.Message) {
 	select {
 	case s.queue <- m:
 	default:
-		s.hub.metrics.dropped.WithLabelValues("slow").Inc()
-		s.close(event.CloseSlow, "too slow: reconnect and resume")
+		s.drop("slow", event.CloseSlow, "too slow: reconnect and resume")
 	}
 }
 
-// close ends the session with code; the close handshake runs in its own
-// goroutine so callers (the broker's, a timer's) never wait on the network.
-func (s *session) close(code int, reason string) {
+// drop closes the session for a fault of the peer's, counted once by label.
+func (s *session) drop(label string, code int, reason string) {
+	if s.close(code, reason) {
+		s.hub.metrics.dropped.WithLabelValues(label).Inc()
+	}
+}
+
+// close ends the session with code and reports whether this call did it;
+// the close handshake runs in its own goroutine so callers (the broker's, a
+// timer's) never wait on the network.
+func (s *session) close(code int, reason string) (closed bool) {
 	s.closeOnce.Do(func() {
-		s.closeCode = code
+		closed = true
 		close(s.done)
 		go s.conn.Close(websocket.StatusCode(code), reason)
 	})
+	return closed
 }
 
 func (s *session) run(ctx context.Context) {
@@ -179,11 +186,6 @@ func (s *session) ping() {
 	ctx, cancel := context.WithTimeout(context.Background(), s.hub.cfg.WriteTimeout)
 	defer cancel()
 	if err := s.conn.Ping(ctx); err != nil {
-		select {
-		case <-s.done:
-		default:
-			s.hub.metrics.dropped.WithLabelValues("ping").Inc()
-			s.close(event.CloseRestart, "ping timeout")
-		}
+		s.drop("ping", event.CloseRestart, "ping timeout")
 	}
 }

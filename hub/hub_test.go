@@ -1,0 +1,246 @@
+package hub_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/goleak"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/callpop/callpop/auth"
+	"github.com/callpop/callpop/broker/memory"
+	"github.com/callpop/callpop/event"
+	"github.com/callpop/callpop/hub"
+)
+
+const secret = "0123456789abcdef0123456789abcdef-hub"
+
+type testHub struct {
+	*hub.Hub
+	reg *prometheus.Registry
+	b   *memory.Broker
+	jwt *auth.JWT
+	url string
+}
+
+func newTestHub(tb testing.TB, cfg hub.Config) *testHub {
+	tb.Helper()
+	b := memory.New(memory.Config{})
+	reg := prometheus.NewRegistry()
+	h := hub.New(cfg, b, zaptest.NewLogger(tb), reg)
+	j, err := auth.NewJWT(secret)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := httptest.NewServer(j.RequireUser(h))
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = h.Shutdown(ctx)
+		srv.Close()
+	})
+	return &testHub{Hub: h, reg: reg, b: b, jwt: j, url: strings.Replace(srv.URL, "http", "ws", 1)}
+}
+
+func (h *testHub) dial(tb testing.TB, user string, ttl time.Duration, opts *websocket.DialOptions) *websocket.Conn {
+	tb.Helper()
+	tok, err := h.jwt.Mint(user, ttl)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, h.url+"?token="+tok, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.CloseNow() })
+	return c
+}
+
+func read(tb testing.TB, c *websocket.Conn) map[string]any {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, data, err := c.Read(ctx)
+	if err != nil {
+		tb.Fatalf("read: %v", err)
+	}
+	var f map[string]any
+	if err := json.Unmarshal(data, &f); err != nil {
+		tb.Fatal(err)
+	}
+	return f
+}
+
+// closeStatus reads until the server closes c and returns the code.
+func closeStatus(tb testing.TB, c *websocket.Conn) websocket.StatusCode {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		if _, _, err := c.Read(ctx); err != nil {
+			return websocket.CloseStatus(err)
+		}
+	}
+}
+
+func (h *testHub) incoming(tb testing.TB, user, callID, pad string) {
+	tb.Helper()
+	ev := event.Event{Type: event.Incoming, CallID: callID, User: user, Phone: "79101234567", GroupRealName: pad, At: time.Now()}
+	if err := h.b.Update(context.Background(), callID, func(r *event.CallRecord) []event.Out { return r.ApplyEvent(ev) }); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func waitSessions(tb testing.TB, h *testHub, n int) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for h.Sessions() != n {
+		if time.Now().After(deadline) {
+			tb.Fatalf("%d sessions, want %d", h.Sessions(), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// smallReceiveBuffer dials with a tiny socket receive buffer, so a client
+// that stops reading backs up into the server quickly.
+func smallReceiveBuffer() *websocket.DialOptions {
+	d := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+	}}
+	return &websocket.DialOptions{HTTPClient: &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}}
+}
+
+func TestSlowClientIsCutOffWhileOthersKeepReceiving(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, hub.Config{QueueSize: 8})
+	slow := h.dial(t, "andy", time.Hour, smallReceiveBuffer())
+	fast := h.dial(t, "andy", time.Hour, nil)
+	read(t, slow)
+	read(t, fast)
+
+	// Publish in step with the fast session, which reads every frame; the
+	// slow one never reads, so its socket and then its queue fill up.
+	pad := strings.Repeat("x", 4096)
+	sent := 0
+	for ; sent < 20000 && h.Sessions() == 2; sent++ {
+		id := fmt.Sprintf("c%d", sent)
+		h.incoming(t, "andy", id, pad)
+		if f := read(t, fast); f["callid"] != id {
+			t.Fatalf("fast session got %v, want %s", f["callid"], id)
+		}
+	}
+	waitSessions(t, h, 1)
+	// The close frame itself may not fit into the full socket: the client
+	// sees 4000 or an abnormal end, and reconnects either way.
+	if code := closeStatus(t, slow); code != event.CloseSlow && code != -1 {
+		t.Fatalf("slow session closed with %d, want %d", code, event.CloseSlow)
+	}
+	if n := counter(t, h.reg, "callpop_sessions_dropped_total", "slow"); n != 1 {
+		t.Fatalf("dropped{reason=slow} = %v, want 1", n)
+	}
+	h.incoming(t, "andy", "after", pad)
+	if f := read(t, fast); f["callid"] != "after" {
+		t.Fatalf("fast session after the cut: %v", f["callid"])
+	}
+	t.Logf("slow session cut after %d frames", sent)
+}
+
+func TestSessionIsClosedWhenItsTokenExpires(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, hub.Config{})
+	c := h.dial(t, "andy", 1500*time.Millisecond, nil)
+	read(t, c)
+	if code := closeStatus(t, c); code != event.CloseTokenExpired {
+		t.Fatalf("closed with %d, want %d", code, event.CloseTokenExpired)
+	}
+}
+
+func TestSessionsOverTheUserCapAreRefused(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, hub.Config{MaxSessionsPerUser: 2})
+	for range 2 {
+		read(t, h.dial(t, "andy", time.Hour, nil))
+	}
+	if code := closeStatus(t, h.dial(t, "andy", time.Hour, nil)); code != event.CloseTooMany {
+		t.Fatalf("third session closed with %d, want %d", code, event.CloseTooMany)
+	}
+	read(t, h.dial(t, "mike", time.Hour, nil)) // other users are not affected
+}
+
+func TestPeerThatStopsAnsweringPingsIsReaped(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, hub.Config{PingInterval: 100 * time.Millisecond, WriteTimeout: 300 * time.Millisecond})
+	alive := h.dial(t, "andy", time.Hour, nil)
+	read(t, alive)
+	go func() { // a live widget keeps reading, so it answers pings
+		for {
+			if _, _, err := alive.Read(context.Background()); err != nil {
+				return
+			}
+		}
+	}()
+	dead := h.dial(t, "mike", time.Hour, nil)
+	read(t, dead) // then never reads again: pongs never come back
+	waitSessions(t, h, 1)
+	time.Sleep(500 * time.Millisecond) // several ping rounds
+	if h.Sessions() != 1 {
+		t.Fatalf("%d sessions, want the live one only", h.Sessions())
+	}
+}
+
+// TestMain fails the package when any test leaves a goroutine behind.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestShutdownClosesSessionsWithRestartCode(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, hub.Config{})
+	c := h.dial(t, "andy", time.Hour, nil)
+	read(t, c)
+	code := make(chan websocket.StatusCode, 1)
+	go func() { code <- closeStatus(t, c) }() // a widget reads, so it answers the close
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-code; got != event.CloseRestart {
+		t.Fatalf("closed with %d, want %d", got, event.CloseRestart)
+	}
+}
+
+// counter reads a counter with one label value from reg.
+func counter(tb testing.TB, reg *prometheus.Registry, name, label string) float64 {
+	tb.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetValue() == label {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
