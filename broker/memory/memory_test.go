@@ -3,6 +3,8 @@ package memory_test
 import (
 	"testing"
 
+	"go.uber.org/goleak"
+
 	"github.com/callpop/callpop/broker/brokertest"
 	"github.com/callpop/callpop/broker/memory"
 	"github.com/callpop/callpop/event"
@@ -17,3 +19,6 @@ func TestBrokerSuite(t *testing.T) {
 		return a, b
 	})
 }
+
+// TestMain fails the package when any test leaves a goroutine behind.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

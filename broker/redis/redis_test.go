@@ -3,6 +3,8 @@ package redis_test
 import (
 	"testing"
 
+	"go.uber.org/goleak"
+
 	"go.uber.org/zap/zaptest"
 
 	"github.com/callpop/callpop/broker/brokertest"
@@ -22,3 +24,6 @@ func TestBrokerSuite(t *testing.T) {
 		return a, b
 	})
 }
+
+// TestMain fails the package when any test leaves a goroutine behind.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
