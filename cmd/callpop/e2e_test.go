@@ -213,3 +213,31 @@ func TestWebhookAnswersAtRootToo(t *testing.T) {
 		t.Fatalf("GET /webhook: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 }
+
+func TestTransferClosesTheOldLegAndRingsTheNewOneInAnyOrder(t *testing.T) {
+	t.Parallel()
+	a, b := cluster(t, "redis")
+	andy, mike := a.dial("andy", ""), b.dial("mike", "")
+	andy.hello()
+	mike.hello()
+	a.event("INCOMING", "andy", "t-1")
+	a.event("ACCEPTED", "andy", "t-1")
+	andy.expectCall("INCOMING", "t-1")
+	andy.expectCall("ACCEPTED", "t-1")
+	// The new leg has a new callid, and its ACCEPTED may come before the old
+	// leg's TRANSFERRED (PBX_API.md 7.2).
+	b.event("INCOMING", "mike", "t-2")
+	b.event("ACCEPTED", "mike", "t-2")
+	a.event("TRANSFERRED", "andy", "t-1", "second_callid", "t-2")
+	mike.expectCall("INCOMING", "t-2")
+	mike.expectCall("ACCEPTED", "t-2")
+	if f := andy.expectCall("TRANSFERRED", "t-1"); f["second_callid"] != "t-2" {
+		t.Fatalf("TRANSFERRED frame %v", f)
+	}
+	if ids := activeCallIDs(b.dial("andy", "").hello()); len(ids) != 0 {
+		t.Fatalf("andy still has %v", ids)
+	}
+	if ids := activeCallIDs(a.dial("mike", "").hello()); !slices.Equal(ids, []string{"t-2"}) {
+		t.Fatalf("mike has %v, want [t-2]", ids)
+	}
+}
