@@ -10,6 +10,11 @@ type Message struct {
 	User string // user key
 	ID   ID
 	Data []byte // the encoded frame, id included
+	// Resync, with no Data: the node's subscription for User was
+	// re-established (after a Redis restart or a dropped connection), so
+	// live frames may have been missed; sessions should catch up from the
+	// log.
+	Resync bool
 }
 
 // Handler receives the messages for the users a node subscribed to. It is

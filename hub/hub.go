@@ -105,6 +105,10 @@ func (h *Hub) deliver(m event.Message) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for s := range h.users[m.User] {
+		if m.Resync {
+			s.requestResync()
+			continue
+		}
 		s.enqueue(m)
 	}
 }

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sync"
 	"time"
 
@@ -24,6 +25,7 @@ type session struct {
 	since    event.ID // guarded by run's goroutine
 	last     event.ID // newest id written; guarded by run's goroutine
 	queue    chan event.Message
+	resync   chan struct{} // a pending catch-up from the log, at most one
 	pingSlot uint8
 
 	closeOnce sync.Once
@@ -34,6 +36,7 @@ func newSession(h *Hub, conn *websocket.Conn, id auth.Identity, resume bool, sin
 	return &session{
 		hub: h, conn: conn, user: id.Key, ident: id, resume: resume, since: since,
 		queue: make(chan event.Message, h.cfg.QueueSize), pingSlot: randomSlot(),
+		resync: make(chan struct{}, 1),
 		done: make(chan struct{}),
 	}
 }
@@ -45,6 +48,14 @@ func (s *session) enqueue(m event.Message) {
 	case s.queue <- m:
 	default:
 		s.drop("slow", event.CloseSlow, "too slow: reconnect and resume")
+	}
+}
+
+// requestResync asks the writer to catch up from the log; see catchUp.
+func (s *session) requestResync() {
+	select {
+	case s.resync <- struct{}{}:
+	default: // one is pending already
 	}
 }
 
@@ -109,12 +120,55 @@ func (s *session) run(ctx context.Context) {
 			}
 			s.last = m.ID
 			s.hub.metrics.frames.Inc()
+		case <-s.resync:
+			if err := s.catchUp(ctx); err != nil {
+				log.Info("catch-up failed; the widget will reconnect", zap.Error(err))
+				s.close(event.CloseUnavailable, "resync: reconnect")
+				return
+			}
 		case <-s.done:
 			return
 		case <-ctx.Done():
 			return
 		}
 	}
+}
+
+// errLogGap: the log no longer holds the session's last frame, so what was
+// missed cannot be replayed in place.
+var errLogGap = errors.New("hub: log no longer reaches the session's last frame")
+
+// catchUp writes what the log holds after the last frame written: the
+// frames published while this node's subscription was being re-established.
+// When the log cannot say (it was lost with a Redis restart), the session is
+// closed so the widget reconnects and gets a fresh hello.
+func (s *session) catchUp(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.hub.cfg.HelloTimeout)
+	defer cancel()
+	snap, err := s.hub.sub.Snapshot(ctx, s.user, s.last)
+	if err != nil {
+		return err
+	}
+	if s.last.IsZero() {
+		if snap.Last.IsZero() {
+			return nil // nothing ever happened for this user
+		}
+		return errLogGap
+	}
+	if !snap.Recovered {
+		return errLogGap
+	}
+	for _, m := range snap.Missed {
+		if !s.last.Less(m.ID) {
+			continue
+		}
+		if err := s.write(ctx, m.Data); err != nil {
+			return err
+		}
+		s.last = m.ID
+		s.hub.metrics.frames.Inc()
+	}
+	return nil
 }
 
 // hello subscribes, reads the snapshot and writes hello and the missed

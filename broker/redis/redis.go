@@ -390,18 +390,33 @@ func (b *Broker) receive(ctx context.Context) {
 	}
 }
 
+// confirmed handles Redis's answer to a SUBSCRIBE: ours (ready the waiting
+// subscribers) or go-redis's own after a reconnect (tell the hub to resync,
+// since frames published while the connection was down never reached us).
 func (b *Broker) confirmed(ch string) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.pending[ch] > 0 {
 		if b.pending[ch]--; b.pending[ch] > 0 {
+			b.mu.Unlock()
 			return // an older SUBSCRIBE's answer; ours is still on its way
 		}
 		delete(b.pending, ch)
 	}
-	if s := b.subs[ch]; s != nil && !s.live {
+	s := b.subs[ch]
+	var resync *sub
+	switch {
+	case s == nil:
+	case !s.live:
 		s.live = true
 		close(s.ready)
+	default:
+		resync = s
+	}
+	h := b.handler
+	b.mu.Unlock()
+	if resync != nil && h != nil {
+		b.log.Info("resubscribed after reconnect", zap.String("user", resync.user))
+		h(event.Message{User: resync.user, Resync: true})
 	}
 }
 
