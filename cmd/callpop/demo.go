@@ -2,12 +2,156 @@ package main
 
 import (
 	"context"
-	"errors"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+	"go.uber.org/zap"
+
+	"github.com/callpop/callpop/contacts"
+	"github.com/callpop/callpop/event"
+	"github.com/callpop/callpop/internal/jsonhttp"
+	"github.com/callpop/callpop/pbx/sim"
+	"github.com/callpop/callpop/widget"
 )
 
-// runDemo runs a node on the embedded broker with a simulated PBX and the
-// demo CRM page. (Filled in by the widget work.)
+// The demo company: three managers, a sales department, and clients the
+// built-in directory knows.
+var (
+	demoManagers = []sim.Account{
+		{Name: "andy", RealName: "Андрей Смирнов", Ext: "701", Telnum: "79261234567"},
+		{Name: "mike", RealName: "Михаил Иванов", Ext: "702"},
+		{Name: "daria", RealName: "Дарья Кузнецова", Ext: "703"},
+	}
+	demoGroups = []sim.Group{{ID: "sales", RealName: "Отдел продаж", Ext: "700", Members: []string{"andy", "mike", "daria"}}}
+)
+
+// demoContacts is the demo directory, phone,name,responsible.
+const demoContacts = `phone,name,responsible
+79101234567,ООО «Рога и Копыта»,andy
+79165550101,ИП Петров А. В.,mike
+74957654321,АО «Северный ветер»,daria
+79857770077,Ольга Белова,andy
+79031112233,ООО «Ромашка»,mike
+`
+
+// demoPBXPath is where the demo serves its simulated PBX API, so the
+// node's own PBX client (click-to-call, DND) talks to it.
+const demoPBXPath = "/pbx/sys/crm_api.wcgp"
+
+// runDemo runs, in one process, a node on the embedded broker, a simulated
+// PBX that plays calls to it, and the demo CRM page at /demo.
 func runDemo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	return errors.New("demo: not built yet")
+	cfg, err := parseConfig("demo", args, getenv, false)
+	if err != nil {
+		return err
+	}
+	cfg.RedisURL = "" // the demo is one node on the embedded broker
+	if cfg.CRMToken == "" {
+		cfg.CRMToken = randomHex(16)
+	}
+	if len(cfg.JWTSecret) < 32 {
+		cfg.JWTSecret = randomHex(32)
+	}
+	pbxToken := randomHex(16)
+	log := newLogger(cfg.logLevel, stderr, true)
+	defer func() { _ = log.Sync() }()
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("--addr (CALLPOP_ADDR): %w", err)
+	}
+	base := "http://" + loopbackAddr(ln.Addr())
+	if cfg.TLSCert != "" {
+		base = "https://" + loopbackAddr(ln.Addr())
+	}
+	cfg.PBXURL, cfg.PBXToken = base+demoPBXPath, pbxToken
+
+	dir, err := contacts.Load(strings.NewReader(demoContacts))
+	if err != nil {
+		return err
+	}
+	pbxSim := sim.New(sim.Config{
+		Token: pbxToken, CRMURL: base + "/webhook", CRMToken: cfg.CRMToken,
+		Accounts: demoManagers, Groups: demoGroups,
+		Step: 1500 * time.Millisecond, DemoPause: 4 * time.Second,
+	}, log)
+	defer pbxSim.Close()
+
+	s, err := newServer(cfg, log, serverOptions{directory: dir, routes: func(s *server, r *httprouter.Router) {
+		r.Handler(http.MethodGet, "/demo", widget.DemoHandler())
+		r.HandlerFunc(http.MethodGet, "/demo/token", s.demoToken)
+		r.Handler(http.MethodPost, demoPBXPath, pbxSim)
+		r.Handler(http.MethodGet, demoPBXPath, pbxSim)
+	}})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	fmt.Fprintf(stdout, "callpop demo: open %s/demo (calls start in a few seconds; Ctrl-C stops)\n", base)
+
+	go func() {
+		select { // let the page load before the first call rings
+		case <-time.After(3 * time.Second):
+		case <-ctx.Done():
+			return
+		}
+		if err := pbxSim.Demo(ctx); err != nil {
+			log.Error("demo PBX stopped", zap.Error(err))
+		}
+	}()
+	return s.serve(ctx, ln)
+}
+
+// demoToken mints a short-lived widget token for one of the demo managers:
+// what a CRM backend does for its logged-in user.
+func (s *server) demoToken(w http.ResponseWriter, r *http.Request) {
+	user := event.UserKey(r.URL.Query().Get("user"))
+	known := false
+	for _, m := range demoManagers {
+		known = known || m.Name == user
+	}
+	if !known {
+		jsonhttp.Fail(w, jsonhttp.ErrInvalidParameters)
+		return
+	}
+	tok, err := s.jwt.Mint(user, time.Hour)
+	if err != nil {
+		jsonhttp.Fail(w, jsonhttp.ErrUnavailable)
+		return
+	}
+	jsonhttp.Write(w, http.StatusOK, map[string]string{"token": tok})
+}
+
+// demoPhones lists the directory's numbers, so most demo calls come from
+// known clients and show their names.
+func demoPhones() []string {
+	var phones []string
+	for _, line := range strings.Split(strings.TrimSpace(demoContacts), "\n")[1:] {
+		phone, _, _ := strings.Cut(line, ",")
+		phones = append(phones, phone)
+	}
+	return phones
+}
+
+// loopbackAddr turns a wildcard listen address into one a browser on this
+// machine can open.
+func loopbackAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return a.String()
+	}
+	return fmt.Sprintf("localhost:%d", tcp.Port)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }

@@ -49,7 +49,7 @@ func testConfig(t *testing.T, args ...string) *config {
 // from cfg), stopped at test end.
 func startNode(t *testing.T, cfg *config, b event.Broker) *node {
 	t.Helper()
-	s, err := newServer(cfg, zaptest.NewLogger(t), b)
+	s, err := newServer(cfg, zaptest.NewLogger(t), serverOptions{broker: b})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,7 +78,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	log := newLogger(cfg.logLevel, stderr, false)
 	defer func() { _ = log.Sync() }()
-	s, err := newServer(cfg, log, nil)
+	s, err := newServer(cfg, log, serverOptions{})
 	if err != nil {
 		return err
 	}

@@ -38,13 +38,22 @@ type server struct {
 	registry *prometheus.Registry
 	handler  http.Handler
 	draining atomic.Bool
-	// extra routes added by a mode (demo) before the router is built
-	extra func(r *httprouter.Router)
 }
 
-// newServer builds a node from cfg. broker may be given (tests share one
-// embedded broker between nodes); nil builds one from cfg.
-func newServer(cfg *config, log *zap.Logger, broker event.Broker) (*server, error) {
+// serverOptions are what a mode or a test adds to what cfg says.
+type serverOptions struct {
+	// broker, when set, is used instead of one built from cfg (tests share
+	// one embedded broker between nodes).
+	broker event.Broker
+	// directory, when set, answers contacts instead of cfg.Contacts.
+	directory event.Directory
+	// routes adds a mode's own routes (demo).
+	routes func(s *server, r *httprouter.Router)
+}
+
+// newServer builds a node from cfg and opt.
+func newServer(cfg *config, log *zap.Logger, opt serverOptions) (*server, error) {
+	broker := opt.broker
 	s := &server{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var err error
@@ -64,8 +73,8 @@ func newServer(cfg *config, log *zap.Logger, broker event.Broker) (*server, erro
 	default:
 		s.broker = memory.New(memory.Config{})
 	}
-	var dir event.Directory
-	if cfg.Contacts != "" {
+	dir := opt.directory
+	if dir == nil && cfg.Contacts != "" {
 		d, err := contacts.LoadFile(cfg.Contacts)
 		if err != nil {
 			s.closeBroker()
@@ -81,11 +90,11 @@ func newServer(cfg *config, log *zap.Logger, broker event.Broker) (*server, erro
 		return nil, err
 	}
 	s.hub = hub.New(hub.Config{CheckOrigin: cfg.origins.AllowRequest}, s.broker, log, s.registry)
-	s.handler = s.routes(wh)
+	s.handler = s.routes(wh, opt.routes)
 	return s, nil
 }
 
-func (s *server) routes(wh http.Handler) http.Handler {
+func (s *server) routes(wh http.Handler, extra func(*server, *httprouter.Router)) http.Handler {
 	r := httprouter.New()
 	r.RedirectTrailingSlash = false
 	r.HandleMethodNotAllowed = true
@@ -107,8 +116,8 @@ func (s *server) routes(wh http.Handler) http.Handler {
 	})
 	r.HandlerFunc(http.MethodGet, "/readyz", s.ready)
 	r.Handler(http.MethodGet, "/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
-	if s.extra != nil {
-		s.extra(r)
+	if extra != nil {
+		extra(s, r)
 	}
 	return r
 }

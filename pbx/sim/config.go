@@ -1,0 +1,77 @@
+package sim
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/callpop/callpop/pbx"
+)
+
+// DefaultStep is the pause between two webhooks of a played call: 1 s, slow
+// enough to watch a popup ring, be answered and close.
+const DefaultStep = time.Second
+
+// DefaultDiversion is the company number incoming calls come through when
+// Config.Diversion is empty: a Moscow number.
+const DefaultDiversion = "74951234567"
+
+// DefaultWebhookTimeout bounds one webhook post when Config.HTTPClient is
+// nil: 5 s.
+const DefaultWebhookTimeout = 5 * time.Second
+
+// Account is an employee of the simulated PBX.
+type Account = pbx.Account
+
+// Group is a department of the simulated PBX.
+type Group struct {
+	// ID is the group id (group_id in the API).
+	ID string
+	// RealName is the department's name, the webhooks' groupRealName.
+	RealName string
+	// Ext is the group's internal number, if any. All digits are served as
+	// a JSON number, as in the document's example.
+	Ext string
+	// Members are the logins of the group's employees; each must be an
+	// Account's Name. Every member starts subscribed.
+	Members []string
+}
+
+// Config configures a PBX.
+type Config struct {
+	// Token is the API key every request must carry in the field token,
+	// compared in constant time. Empty means requests without a token pass.
+	Token string
+	// CRMURL is callpop's webhook URL. Empty means calls are played and
+	// recorded but no webhook is posted.
+	CRMURL string
+	// CRMToken is the crm_token sent with every webhook.
+	CRMToken string
+	// Accounts are the PBX's employees.
+	Accounts []Account
+	// Groups are the PBX's departments.
+	Groups []Group
+	// Now is the clock for call starts and history periods. Nil means
+	// time.Now.
+	Now func() time.Time
+	// Step is the pause between two webhooks of a played call. Zero means
+	// DefaultStep; tests use about a millisecond.
+	Step time.Duration
+	// DemoPause is the pause between two calls of Demo. Zero means three
+	// Steps.
+	DemoPause time.Duration
+	// Phones are known clients' numbers Demo's calls mostly come from; one
+	// call in four, and every call when Phones is empty, comes from a random
+	// number instead, as from a client the CRM does not know.
+	Phones []string
+	// Diversion is the company number incoming calls come through, sent as
+	// diversion and listed as via. Empty means DefaultDiversion.
+	Diversion string
+	// RecordURL prefixes the recording link of answered calls (the callid
+	// and ".mp3" follow). Empty means calls have no recording.
+	RecordURL string
+	// NewCallID generates call ids. Nil means NewCallID.
+	NewCallID func() string
+	// HTTPClient posts the webhooks. Nil means a client with
+	// DefaultWebhookTimeout.
+	HTTPClient *http.Client
+}

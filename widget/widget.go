@@ -1,0 +1,153 @@
+// Package widget serves the embeddable call-popup widget (widget.js) and the
+// demo CRM page (demo.html), both embedded in the binary, so `go build` needs
+// no Node and a deploy is one file.
+//
+// Both are served cache-safely: a strong ETag derived from the content,
+// Cache-Control: no-cache (browsers revalidate every load and get a 304 until
+// a deploy changes the file), and a gzip copy compressed once at start-up.
+package widget
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/base64"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+//go:embed widget.js
+var script []byte
+
+//go:embed demo.html
+var demoPage []byte
+
+// Script returns the widget's source as served (for tests and tooling).
+func Script() []byte { return bytes.Clone(script) }
+
+var (
+	scriptAsset = newAsset(script, "text/javascript; charset=utf-8")
+	demoAsset   = newAsset(demoPage, "text/html; charset=utf-8")
+)
+
+// Handler serves widget.js on GET and HEAD. allowed reports whether a
+// cross-origin page may read the script (Access-Control-Allow-Origin echoes
+// its Origin); nil allows none. Pages embedding it with a plain <script src>
+// need no CORS; only fetch() or <script crossorigin> do.
+func Handler(allowed func(origin string) bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if allowed != nil {
+			// The answer depends on Origin, so a shared cache must key on
+			// it, even for an origin that got no CORS header: its copy must
+			// not be served to an allowed one.
+			w.Header().Add("Vary", "Origin")
+			if o := r.Header.Get("Origin"); o != "" && allowed(o) {
+				w.Header().Set("Access-Control-Allow-Origin", o)
+			}
+		}
+		scriptAsset.serve(w, r)
+	})
+}
+
+// DemoHandler serves the demo CRM page (GET /demo in demo mode). The page
+// fetches its tokens from GET /demo/token?user=<name>, which the demo server
+// provides.
+func DemoHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		demoAsset.serve(w, r)
+	})
+}
+
+// asset is one embedded file, ready to serve as is or gzipped.
+type asset struct {
+	ctype       string
+	body, gz    []byte
+	etag, gzTag string // strong validators, one per representation
+}
+
+func newAsset(body []byte, ctype string) *asset {
+	sum := sha256.Sum256(body)
+	tag := base64.RawURLEncoding.EncodeToString(sum[:12])
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if err != nil {
+		panic("widget: " + err.Error()) // only for a bad level
+	}
+	zw.Write(body) // writes to a bytes.Buffer do not fail
+	zw.Close()
+	return &asset{
+		ctype: ctype, body: body, gz: buf.Bytes(),
+		etag: `"` + tag + `"`, gzTag: `"` + tag + `-gz"`,
+	}
+}
+
+func (a *asset) serve(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		h.Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	body, tag := a.body, a.etag
+	h.Add("Vary", "Accept-Encoding")
+	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		body, tag = a.gz, a.gzTag
+		h.Set("Content-Encoding", "gzip")
+	}
+	h.Set("ETag", tag)
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Content-Type", a.ctype)
+	h.Set("X-Content-Type-Options", "nosniff")
+	if noneMatch(r.Header.Get("If-None-Match"), tag) {
+		h.Del("Content-Encoding")
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodGet {
+		w.Write(body)
+	}
+}
+
+// acceptsGzip reports whether an Accept-Encoding header admits gzip:
+// "gzip" or "*" listed with a q-value above zero.
+func acceptsGzip(header string) bool {
+	gz, star := -1.0, -1.0
+	for part := range strings.SplitSeq(header, ",") {
+		name, params, _ := strings.Cut(part, ";")
+		q := 1.0
+		for p := range strings.SplitSeq(params, ";") {
+			k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
+			if ok && strings.EqualFold(strings.TrimSpace(k), "q") {
+				if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+					q = f
+				}
+			}
+		}
+		switch name = strings.ToLower(strings.TrimSpace(name)); name {
+		case "gzip", "x-gzip":
+			gz = q
+		case "*":
+			star = q
+		}
+	}
+	if gz >= 0 {
+		return gz > 0
+	}
+	return star > 0
+}
+
+// noneMatch reports whether an If-None-Match header matches etag, by weak
+// comparison as RFC 9110 13.1.2 asks.
+func noneMatch(header, etag string) bool {
+	for t := range strings.SplitSeq(header, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || strings.TrimPrefix(t, "W/") == etag {
+			return true
+		}
+	}
+	return false
+}

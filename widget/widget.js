@@ -1,0 +1,611 @@
+/*
+ * callpop widget: call popups for a CRM page (docs/contract.md, "Widget embed").
+ *
+ *   <script src="https://callpop.example.com/widget.js"></script>
+ *   <script>CallPop.init({url, token, getToken, crmLink, lang, onEvent, sound, notify})</script>
+ *
+ * One framework-free file, no build step. Everything lives in one <callpop-widget>
+ * element with an open shadow root, so the host page's CSS cannot reach in and
+ * ours cannot leak out; the only global is window.CallPop.
+ *
+ * DOM contract (browser tests rely on it): each popup card is a [data-callid]
+ * element with data-event (the call's last event for this user) and data-state
+ * (ring | talk | out | missed | xfer); the status dot is .dot[data-status]
+ * (live | reconnecting | offline) with a title saying why.
+ */
+(function (G) {
+  'use strict';
+
+  // ---------------------------------------------------------------------------
+  // Pure logic: no DOM, exported to node --test at the end of the file.
+
+  // Back-off: full jitter (random in [0, min(cap, base·2^attempt)]), so a
+  // restarting node is not hit by every browser at the same instant.
+  const BASE_MS = 500, CAP_MS = 30000;
+  // A connection that stayed up this long resets the back-off.
+  const STABLE_MS = 10000;
+  // How long a missed / transferred card stays before it goes.
+  const MISSED_MS = 4000, XFER_MS = 3000;
+  // How long tabs collect each other's claims before one rings.
+  const CLAIM_MS = 250;
+
+  // fmtPhone formats Russian 11-digit numbers (7XXXXXXXXXX, 8XXXXXXXXXX,
+  // +7XXXXXXXXXX) as "+7 910 123-45-67"; anything else comes back trimmed.
+  function fmtPhone(p) {
+    p = String(p == null ? '' : p).trim();
+    if (!/^\+?[\d\s()-]+$/.test(p)) return p;
+    const d = p.replace(/\D/g, '');
+    const m = /^[78](\d{3})(\d{3})(\d\d)(\d\d)$/.exec(d);
+    return m && !(p[0] === '+' && d[0] !== '7') ? `+7 ${m[1]} ${m[2]}-${m[3]}-${m[4]}` : p;
+  }
+
+  // cmpId orders event ids "<ms>-<seq>" numerically (-1, 0, 1). The parts are
+  // compared as digit strings, so ids past 2^53 still compare right. A missing
+  // or malformed id sorts before every valid one.
+  function cmpId(a, b) {
+    const x = /^(\d+)-(\d+)$/.exec(a || ''), y = /^(\d+)-(\d+)$/.exec(b || '');
+    if (!x || !y) return x ? 1 : y ? -1 : 0;
+    const num = (s, t) => {
+      s = s.replace(/^0+(?=\d)/, ''); t = t.replace(/^0+(?=\d)/, '');
+      return s.length - t.length || (s < t ? -1 : s > t ? 1 : 0);
+    };
+    return Math.sign(num(x[1], y[1]) || num(x[2], y[2]));
+  }
+
+  // backoff is the delay before reconnect attempt n (0-based); rnd in [0,1).
+  function backoff(n, rnd = Math.random) {
+    return Math.floor(rnd() * Math.min(CAP_MS, BASE_MS * 2 ** Math.min(n, 20)));
+  }
+
+  // closeAction decides what a closed socket means (event/closecode.go,
+  // event.Reconnect): 4500 and up stop; 4001 refresh the token first (stop when we cannot); a
+  // socket that never opened was most likely refused (HTTP 401 before the
+  // upgrade, the browser only sees 1006), so refresh the token when we can;
+  // everything else (1012 restart, 4000 slow, 4002, 4003, lost) reconnects.
+  // why names the reason for the status tooltip.
+  function closeAction(code, opened, canRefresh) {
+    if (code >= 4500) return { stop: true, why: code };
+    if (code === 4001) return canRefresh ? { refresh: true, why: code } : { stop: true, why: code };
+    if (!opened) return { refresh: canRefresh, why: 'refused' };
+    return { why: code };
+  }
+
+  // afterHello is the resume point after a hello. With recovered:true every
+  // missed event follows and moves it on; otherwise (a fresh session, or the
+  // server's log no longer reaches back) hello's last is where we stand —
+  // even when it is older than ours, or we would drop every new event.
+  function afterHello(last, hello) {
+    return hello.recovered ? last : hello.last || null;
+  }
+
+  // fmtDur formats a duration in ms as mm:ss (h:mm:ss from an hour on).
+  function fmtDur(ms) {
+    const s = Math.max(0, Math.floor(ms / 1000)), p = (n) => String(n).padStart(2, '0');
+    const h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60;
+    return (h ? h + ':' + p(m) : p(m)) + ':' + p(s % 60);
+  }
+
+  // crmHref fills the crmLink template's {phone} (URL-encoded); '' without one.
+  function crmHref(tpl, phone) {
+    return tpl ? String(tpl).split('{phone}').join(encodeURIComponent(phone || '')) : '';
+  }
+
+  // Card states; the events that open or move a card.
+  const OPEN = { INCOMING: 'ring', OUTGOING: 'out', ACCEPTED: 'talk' };
+  const ms = (s) => { const t = s ? Date.parse(s) : NaN; return t > 0 ? t : 0; };
+
+  // mkCard builds a card from a call frame. started/answered are server times
+  // in ms, for the timers; hidden (dismissed with Escape) survives updates.
+  function mkCard(f, state, old, now, until) {
+    return {
+      callid: f.callid, event: f.event, state, f, until: until || 0,
+      hidden: !!(old && old.hidden),
+      t0: ms(f.started) || ms(f.at) || now,
+      t1: ms(f.answered) || (state === 'talk' ? ms(f.at) || now : 0),
+    };
+  }
+
+  // reduce returns the cards after a frame (newest first), never changing the
+  // array it was given. now (ms) dates the short-lived states.
+  function reduce(cards, f, now) {
+    if (!f) return cards;
+    if (f.type === 'hello') {
+      // hello is the truth: exactly its active calls, each in its state.
+      // active is oldest first; cards are newest first.
+      return (f.active || []).slice().reverse().filter((a) => OPEN[a.event])
+        .map((a) => mkCard(a, OPEN[a.event], cards.find((c) => c.callid === a.callid), now));
+    }
+    const old = cards.find((c) => c.callid === f.callid);
+    const rest = cards.filter((c) => c !== old);
+    let card = null;
+    if (f.type === 'call') {
+      if (OPEN[f.event]) card = mkCard(f, OPEN[f.event], old, now);
+      else if (f.event === 'CANCELLED') {
+        // An unanswered incoming call: "missed" for a moment. Answered by a
+        // colleague, closed by the call's history (a lost terminal event), or
+        // a call we were not ringing: it goes at once.
+        if (old && old.state === 'ring' && f.reason !== 'answered_elsewhere' && f.reason !== 'history') {
+          card = mkCard(f, 'missed', old, now, now + MISSED_MS);
+        }
+      } else if (f.event === 'TRANSFERRED') {
+        if (old) card = mkCard(f, 'xfer', old, now, now + XFER_MS);
+      } else if (f.event !== 'COMPLETED') return cards; // an event we do not know
+    } else if (f.type === 'history') {
+      // The record means the call is over: close a card the server's own
+      // closing frame somehow did not, but let a short-lived state run out.
+      if (!old || old.until) return cards;
+    } else return cards;
+    if (!card) return old ? rest : cards;
+    if (!old) return [card].concat(cards);
+    return cards.map((c) => (c === old ? card : c)); // keeps its place in the stack
+  }
+
+  // expire drops short-lived cards whose time is up; the same array when none.
+  function expire(cards, now) {
+    return cards.some((c) => c.until && c.until <= now) ? cards.filter((c) => !c.until || c.until > now) : cards;
+  }
+
+  const internals = { fmtPhone, cmpId, backoff, closeAction, afterHello, fmtDur, crmHref, reduce, expire, BASE_MS, CAP_MS, MISSED_MS, XFER_MS };
+  if (typeof module === 'object' && module && module.exports && typeof window === 'undefined') {
+    module.exports = internals;
+  }
+  if (typeof document === 'undefined' || G.CallPop) return; // node, or loaded twice
+
+  // ---------------------------------------------------------------------------
+  // Texts.
+
+  const TEXT = {
+    ru: {
+      ring: 'Входящий звонок', talk: 'Разговор', out: 'Исходящий звонок', missed: 'Пропущенный звонок',
+      xfer: 'Звонок переведён', resp: 'Ответственный', dept: 'Отдел', via: 'На номер', crm: 'Открыть в CRM',
+      hide: 'Скрыть', by: 'Ответил(а): ', live: 'Подключено', reconnecting: 'Переподключение', offline: 'Нет связи',
+      connecting: 'подключение', lost: 'связь потеряна', refused: 'сервер недоступен или токен отклонён',
+      1012: 'перезапуск сервера', 4000: 'не успевали получать события', 4001: 'срок токена истёк',
+      4002: 'сервис временно недоступен', 4003: 'открыто слишком много вкладок', 4500: 'токен не подходит',
+      4501: 'ошибка протокола',
+    },
+    en: {
+      ring: 'Incoming call', talk: 'In call', out: 'Outgoing call', missed: 'Missed call',
+      xfer: 'Call transferred', resp: 'Responsible', dept: 'Department', via: 'Dialled', crm: 'Open in CRM',
+      hide: 'Dismiss', by: 'Answered by ', live: 'Connected', reconnecting: 'Reconnecting', offline: 'Offline',
+      connecting: 'connecting', lost: 'connection lost', refused: 'server unreachable or token refused',
+      1012: 'server restart', 4000: 'too slow to keep up', 4001: 'token expired',
+      4002: 'service temporarily unavailable', 4003: 'too many open tabs', 4500: 'token not valid here',
+      4501: 'protocol error',
+    },
+  };
+
+  const CSS = `
+*{box-sizing:border-box}
+.w{position:fixed;right:16px;bottom:16px;z-index:2147483647;display:flex;flex-direction:column;align-items:flex-end;gap:8px;
+font:14px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:#1d2433;text-align:left}
+.stack{display:flex;flex-direction:column;gap:8px;width:320px;max-width:calc(100vw - 32px)}
+.stack:empty{display:none}
+.card{background:#fff;border-radius:10px;border-left:4px solid #2f80ed;box-shadow:0 6px 24px rgba(15,23,42,.2);padding:10px 12px 12px;animation:in .18s ease-out}
+.ring{border-color:#27ae60}.out{border-color:#8e44ad}.missed{border-color:#eb5757}.xfer{border-color:#f2994a}
+.head{display:flex;align-items:center;gap:8px;font-size:12px;letter-spacing:.03em;text-transform:uppercase;color:#5b6475}
+.state{flex:1;font-weight:600}
+.ring .state{color:#1e8a4c}.missed .state{color:#c0392b}
+.ring .state::before{content:"";display:inline-block;width:8px;height:8px;margin-right:6px;border-radius:50%;background:#27ae60;animation:pulse 1s infinite alternate}
+.timer{font-variant-numeric:tabular-nums}
+.close{all:unset;cursor:pointer;width:24px;height:24px;border-radius:50%;text-align:center;line-height:24px;font-size:18px;color:#5b6475}
+.close:hover{background:#eef0f4}
+.close:focus-visible,.crm:focus-visible{outline:2px solid #2f80ed;outline-offset:2px}
+.phone{font-size:18px;font-weight:700;margin:4px 0 2px;font-variant-numeric:tabular-nums}
+.name{font-weight:600;overflow-wrap:anywhere}
+.resp,.dept,.via{color:#5b6475;font-size:13px}
+.crm{display:inline-block;margin-top:8px;color:#2f80ed;font-weight:600;text-decoration:none}
+.crm:hover{text-decoration:underline}
+.note{background:#1d2433;color:#fff;border-radius:8px;padding:6px 10px;font-size:13px;max-width:320px}
+.note:empty{display:none}
+.dot{width:10px;height:10px;margin:2px;border-radius:50%;background:#f2c94c;box-shadow:0 0 0 2px #fff}
+.dot[data-status=live]{background:#27ae60}.dot[data-status=offline]{background:#eb5757}
+.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
+@keyframes in{from{opacity:0;transform:translateY(8px)}}
+@keyframes pulse{to{opacity:.3}}
+@media (prefers-reduced-motion:reduce){.card,.ring .state::before{animation:none}}`;
+
+  // The script's own origin: the default server URL.
+  const SRC = document.currentScript && document.currentScript.src;
+  if (!customElements.get('callpop-widget')) customElements.define('callpop-widget', class extends HTMLElement {});
+
+  // h creates an element with a class and text, appended to parent.
+  function h(tag, cls, text, parent) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text) e.textContent = text;
+    if (parent) parent.appendChild(e);
+    return e;
+  }
+
+  let S = null; // the running widget, null before init / after destroy
+
+  // start builds and connects one widget; it returns its handle.
+  function start(o) {
+    const t = TEXT[o.lang === 'en' ? 'en' : 'ru'];
+    const base = String(o.url || (SRC ? new URL(SRC).origin : location.origin)).replace(/\/+$/, '');
+    const self = { base, o, token: o.token, stop };
+
+    // DOM: the host element's inline style beats any page rule that is not
+    // !important; the shadow root keeps our CSS in and the page's out.
+    const host = document.createElement('callpop-widget');
+    host.setAttribute('style', 'all:initial');
+    const root = host.attachShadow({ mode: 'open' });
+    h('style', '', CSS, root);
+    const wrap = h('div', 'w', '', root);
+    const note = h('div', 'note', '', wrap);
+    note.setAttribute('role', 'status');
+    const stack = h('div', 'stack', '', wrap);
+    const dot = h('span', 'dot', '', wrap);
+    dot.setAttribute('role', 'img');
+    const live = h('div', 'sr', '', wrap); // announces new incoming calls
+    live.setAttribute('aria-live', 'assertive');
+    live.setAttribute('aria-atomic', 'true');
+
+    let cards = [];
+    const els = new Map(); // callid → card element
+    let ws = null, timer = 0, attempt = 0, refresh = false, stopped = false;
+    let lastId = null, helloLast = null, user = '', skew = 0, tick = 0, noteTimer = 0;
+
+    // init may run from <head>, before there is a body to join.
+    const attach = () => { if (!stopped) document.body.appendChild(host); };
+    if (document.body) attach();
+    else document.addEventListener('DOMContentLoaded', attach, { once: true });
+
+    function status(s, why) {
+      const title = t[s] + (why ? ': ' + why : '');
+      dot.dataset.status = s;
+      dot.title = title;
+      dot.setAttribute('aria-label', title);
+    }
+    const reason = (why) => (t[why] || t.lost) + (typeof why === 'number' ? ' (' + why + ')' : '');
+
+    // say puts text in a live region, for dur ms when given.
+    function say(el, text, dur) {
+      el.textContent = text;
+      if (dur) { clearTimeout(noteTimer); noteTimer = setTimeout(() => { el.textContent = ''; }, dur); }
+    }
+
+    // ---- rendering: cards are diffed by callid, so timers tick without
+    // rebuilding (focus stays) and order follows the state (newest on top).
+
+    const key = (c) => c.state + c.event + (c.f.id || '');
+
+    function build(c) {
+      const f = c.f, ct = f.contact || {};
+      const el = h('div', 'card ' + c.state);
+      el.dataset.callid = c.callid;
+      el.dataset.event = c.event;
+      el.dataset.state = c.state;
+      el.setAttribute('role', 'group');
+      el.setAttribute('aria-label', t[c.state] + ' ' + fmtPhone(f.phone));
+      const head = h('div', 'head', '', el);
+      h('span', 'state', t[c.state], head);
+      if (!c.until) h('span', 'timer', '', head);
+      const x = h('button', 'close', '\u00d7', head);
+      x.type = 'button';
+      x.title = t.hide;
+      x.setAttribute('aria-label', t.hide);
+      x.onclick = () => dismiss(c.callid);
+      h('div', 'phone', fmtPhone(f.phone), el);
+      if (ct.name) h('div', 'name', ct.name, el);
+      if (ct.responsible) h('div', 'resp', t.resp + ': ' + ct.responsible, el);
+      if (f.groupRealName) h('div', 'dept', t.dept + ': ' + f.groupRealName, el);
+      if (f.diversion) h('div', 'via', t.via + ': ' + fmtPhone(f.diversion), el);
+      const href = crmHref(o.crmLink, f.phone);
+      if (href) {
+        const a = h('a', 'crm', t.crm, el);
+        a.href = href;
+        a.target = '_blank';
+        a.rel = 'noopener';
+      }
+      el._k = key(c);
+      return el;
+    }
+
+    function render() {
+      const now = Date.now() - skew, vis = cards.filter((c) => !c.hidden);
+      for (const [id, el] of els) {
+        if (!vis.some((c) => c.callid === id)) { el.remove(); els.delete(id); }
+      }
+      let prev = null;
+      for (const c of vis) {
+        let el = els.get(c.callid), refocus = false;
+        if (!el || el._k !== key(c)) { // new, or its state changed: rebuild
+          refocus = !!el && el.contains(root.activeElement);
+          if (el) el.remove();
+          el = build(c);
+          els.set(c.callid, el);
+        }
+        const want = prev ? prev.nextSibling : stack.firstChild;
+        if (el !== want) stack.insertBefore(el, want);
+        if (refocus) el.querySelector('button').focus();
+        prev = el;
+        const tm = el.querySelector('.timer');
+        if (tm) tm.textContent = fmtDur(now - (c.state === 'talk' ? c.t1 : c.t0));
+      }
+    }
+
+    function set(next) {
+      if (next === cards) return;
+      cards = next;
+      render();
+    }
+
+    // dismiss hides a card locally (Escape or ×); focus moves to the next card.
+    function dismiss(callid) {
+      const inside = !!root.activeElement;
+      set(cards.map((c) => (c.callid === callid ? Object.assign({}, c, { hidden: true }) : c)));
+      const next = stack.querySelector('button');
+      if (inside && next) next.focus();
+    }
+
+    // ---- other tabs: every tab shows popups, one rings and notifies. A tab
+    // that sees no claim for user+callid yet posts its own; after CLAIM_MS the
+    // lowest of the claims made meanwhile wins (a visible tab's claim is lower
+    // than a hidden one's), and a tab that comes later stays quiet.
+
+    const me = Math.random().toString(36).slice(2);
+    const claims = new Map(); // claim id → lowest claim key seen from other tabs
+    const owned = new Set(); // callids this tab rings for
+    const notes = new Map(); // callid → Notification
+    let bc = null;
+    try { bc = new BroadcastChannel('callpop'); } catch (e) { /* old browser: every tab rings */ }
+    if (bc) {
+      bc.onmessage = (e) => {
+        const m = e.data;
+        if (!m || typeof m.claim !== 'string') return;
+        const k = claims.get(m.claim);
+        if (!k || m.k < k) claims.set(m.claim, m.k);
+        setTimeout(() => claims.delete(m.claim), 60000);
+      };
+    }
+
+    function claim(c) {
+      if (!o.sound && !o.notify) return;
+      const id = user + ' ' + c.callid, k = (document.hidden ? '1' : '0') + me;
+      const won = () => {
+        const other = claims.get(id);
+        if (!other || other > k) ring(c);
+      };
+      if (!bc) return won();
+      if (claims.has(id)) return; // another tab got there first
+      bc.postMessage({ claim: id, k });
+      setTimeout(() => { if (!stopped) won(); }, CLAIM_MS);
+    }
+
+    let ac = null; // AudioContext, made on a user gesture (autoplay rules)
+    function beep() {
+      if (!ac || ac.state !== 'running') return;
+      const now = ac.currentTime;
+      for (const [hz, at] of [[440, 0], [480, 0], [440, 0.5], [480, 0.5]]) {
+        const osc = ac.createOscillator(), g = ac.createGain();
+        osc.frequency.value = hz;
+        g.gain.setValueAtTime(0.05, now + at);
+        g.gain.setValueAtTime(0, now + at + 0.35);
+        osc.connect(g).connect(ac.destination);
+        osc.start(now + at);
+        osc.stop(now + at + 0.4);
+      }
+    }
+
+    function ring(c) {
+      const cur = cards.find((x) => x.callid === c.callid);
+      if (stopped || !cur || cur.state !== 'ring') return;
+      owned.add(c.callid);
+      if (o.sound && !cur.hidden) beep();
+      const N = G.Notification;
+      if (o.notify && document.hidden && N && N.permission === 'granted') {
+        const f = c.f, ct = f.contact || {};
+        try {
+          const n = new N(t.ring + ': ' + fmtPhone(f.phone), {
+            body: [ct.name, ct.responsible && t.resp + ': ' + ct.responsible, f.groupRealName].filter(Boolean).join('\n'),
+            tag: 'callpop-' + c.callid,
+          });
+          n.onclick = () => {
+            G.focus();
+            const href = crmHref(o.crmLink, f.phone);
+            if (href) G.open(href, '_blank', 'noopener');
+            n.close();
+          };
+          notes.set(c.callid, n);
+        } catch (e) { /* e.g. a browser that allows notifications only from a service worker */ }
+      }
+    }
+
+    // A user gesture unlocks sound and may ask for notification permission.
+    let asked = false;
+    function gesture() {
+      const N = G.Notification;
+      if (o.notify && N && N.permission === 'default' && !asked) {
+        asked = true;
+        try { Promise.resolve(N.requestPermission()).catch(() => {}); } catch (e) { /* ignore */ }
+      }
+      if (o.sound && !ac) {
+        try { ac = new (G.AudioContext || G.webkitAudioContext)(); } catch (e) { /* no WebAudio */ }
+      }
+      if (ac && ac.state === 'suspended') ac.resume().catch(() => {});
+    }
+
+    function onKey(e) {
+      gesture();
+      if (e.key !== 'Escape') return;
+      const a = root.activeElement, el = a && a.closest('[data-callid]');
+      const c = el ? { callid: el.dataset.callid } : cards.find((x) => !x.hidden);
+      if (c) dismiss(c.callid);
+    }
+
+    // ---- the socket.
+
+    function connect() {
+      const u = base.replace(/^http/, 'ws') + '/ws?token=' + encodeURIComponent(self.token || '') +
+        (lastId ? '&since=' + encodeURIComponent(lastId) : '');
+      let opened = 0;
+      try {
+        ws = new WebSocket(u);
+      } catch (e) {
+        status('offline', e.message); // a malformed url: retrying will not help
+        return;
+      }
+      const sock = ws;
+      sock.onopen = () => { opened = Date.now(); };
+      sock.onmessage = (e) => {
+        let f;
+        try { f = JSON.parse(e.data); } catch (err) { return; }
+        if (f && typeof f === 'object') onFrame(f);
+      };
+      sock.onclose = (e) => {
+        if (ws === sock) ws = null;
+        if (stopped) return;
+        if (opened && Date.now() - opened >= STABLE_MS) attempt = 0;
+        const a = closeAction(e.code, !!opened, !!o.getToken);
+        if (a.stop) return status('offline', reason(a.why));
+        refresh = refresh || !!a.refresh;
+        status('reconnecting', reason(a.why));
+        timer = setTimeout(retry, backoff(attempt++));
+      };
+    }
+
+    async function retry() {
+      timer = 0;
+      if (refresh) {
+        try {
+          const tk = await o.getToken();
+          if (tk) self.token = tk;
+          refresh = false;
+        } catch (e) {
+          if (!stopped) timer = setTimeout(retry, backoff(attempt++));
+          return;
+        }
+      }
+      if (!stopped) connect();
+    }
+
+    function onOnline() {
+      if (!timer) return;
+      clearTimeout(timer);
+      attempt = 0;
+      retry();
+    }
+
+    function emit(f) {
+      if (typeof o.onEvent !== 'function') return;
+      try { o.onEvent(f); } catch (e) { console.error('CallPop onEvent:', e); }
+    }
+
+    function onFrame(f) {
+      if (f.type === 'hello') {
+        user = f.user || '';
+        lastId = afterHello(lastId, f);
+        helloLast = f.last || null;
+        status('live');
+        set(reduce(cards, f, Date.now()));
+      } else {
+        if (f.id) {
+          if (lastId && cmpId(f.id, lastId) <= 0) return; // already processed
+          lastId = f.id;
+        }
+        // Missed events replayed after a resume are already reflected in
+        // hello's active calls: the host hears of them, the cards do not.
+        if (!(helloLast && f.id && cmpId(f.id, helloLast) <= 0)) show(f);
+      }
+      emit(f); // after the DOM is up to date
+    }
+
+    // show applies a live frame to the cards and acks, announces, rings.
+    function show(f) {
+      const now = Date.now();
+      if (f.type === 'call') {
+        // A live frame's "at" is now on the server: a clock off by more than
+        // a few seconds would skew the timers.
+        const off = now - ms(f.at);
+        skew = ms(f.at) && Math.abs(off) > 3000 ? off : 0;
+      }
+      const was = cards.find((c) => c.callid === f.callid);
+      set(reduce(cards, f, now));
+      const c = cards.find((x) => x.callid === f.callid);
+      if (c && !c.hidden && f.id && c.f === f && ws && ws.readyState === 1) {
+        ws.send(JSON.stringify({ type: 'ack', id: f.id }));
+      }
+      if (c && c.f === f && c.state === 'ring' && f.event === 'INCOMING') {
+        const ct = f.contact || {};
+        say(live, t.ring + ': ' + fmtPhone(f.phone) + (ct.name ? ', ' + ct.name : ''));
+        claim(c);
+      }
+      if (f.reason === 'answered_elsewhere' && f.answered_by && was && !was.hidden) {
+        say(note, fmtPhone(f.phone) + ' \u2014 ' + t.by + f.answered_by, 3000);
+      }
+    }
+
+    // A 1 s tick runs the timers, expires short-lived cards, keeps ringing.
+    const iv = setInterval(() => {
+      cards = expire(cards, Date.now());
+      render();
+      const ringing = (id) => cards.some((c) => c.callid === id && c.state === 'ring' && !c.hidden);
+      for (const id of owned) if (!cards.some((c) => c.callid === id)) owned.delete(id);
+      for (const [id, n] of notes) if (!ringing(id)) { n.close(); notes.delete(id); }
+      if (o.sound && ++tick % 3 === 0 && [...owned].some(ringing)) beep();
+    }, 1000);
+
+    function stop() {
+      stopped = true;
+      clearTimeout(timer);
+      clearTimeout(noteTimer);
+      clearInterval(iv);
+      if (ws) { ws.onclose = null; ws.close(1000); ws = null; }
+      document.removeEventListener('keydown', onKey, true);
+      document.removeEventListener('pointerdown', gesture, true);
+      G.removeEventListener('online', onOnline);
+      if (bc) bc.close();
+      if (ac) ac.close().catch(() => {});
+      for (const n of notes.values()) n.close();
+      host.remove();
+    }
+
+    document.addEventListener('keydown', onKey, true);
+    document.addEventListener('pointerdown', gesture, true);
+    G.addEventListener('online', onOnline);
+    status('reconnecting', t.connecting);
+    connect();
+    return self;
+  }
+
+  // destroy disconnects (no reconnect) and removes the element.
+  function destroy() {
+    if (S) S.stop();
+    S = null;
+  }
+
+  G.CallPop = {
+    // init starts the widget; a second init replaces the first.
+    init(opts) {
+      if (!opts || !opts.token) throw new Error('CallPop.init: token is required');
+      destroy();
+      S = start(Object.assign({}, opts));
+    },
+
+    // call places a call through the server (POST /api/call). It resolves to
+    // the server's JSON answer, or rejects with an Error carrying its "error".
+    // An expired token is refreshed once through getToken.
+    call(phone) {
+      const s = S;
+      if (!s) return Promise.reject(new Error('CallPop: call init() first'));
+      const post = () => fetch(s.base + '/api/call', {
+        method: 'POST',
+        headers: { Authorization: 'Bearer ' + s.token, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ phone: String(phone == null ? '' : phone).replace(/[\s().-]/g, '') }),
+      });
+      return post()
+        .then((r) => (r.status === 401 && s.o.getToken
+          ? Promise.resolve(s.o.getToken()).then((tk) => { if (tk) s.token = tk; return post(); })
+          : r))
+        .then(async (r) => {
+          const j = await r.json().catch(() => ({}));
+          if (!r.ok) throw new Error((j && j.error) || 'HTTP ' + r.status);
+          return j;
+        });
+    },
+
+    destroy,
+  };
+})(typeof window !== 'undefined' ? window : globalThis);

@@ -1,0 +1,206 @@
+// Unit tests for the widget's pure logic: node --test widget/
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const W = require('./widget.js');
+
+test('fmtPhone formats Russian 11-digit numbers and leaves others alone', () => {
+  assert.equal(W.fmtPhone('79101234567'), '+7 910 123-45-67');
+  assert.equal(W.fmtPhone('89101234567'), '+7 910 123-45-67');
+  assert.equal(W.fmtPhone('+79101234567'), '+7 910 123-45-67');
+  assert.equal(W.fmtPhone(' +7 (910) 123-45-67 '), '+7 910 123-45-67');
+  assert.equal(W.fmtPhone('701'), '701');
+  assert.equal(W.fmtPhone('+8 910 123 45 67'), '+8 910 123 45 67'); // not Russian
+  assert.equal(W.fmtPhone('+442071234567'), '+442071234567');
+  assert.equal(W.fmtPhone('anonymous'), 'anonymous');
+  assert.equal(W.fmtPhone(undefined), '');
+  assert.equal(W.fmtPhone(79101234567), '+7 910 123-45-67');
+});
+
+test('cmpId compares ids numerically by ms, then seq', () => {
+  assert.equal(W.cmpId('1700000000000-0', '1700000000000-0'), 0);
+  assert.equal(W.cmpId('1700000000000-1', '1700000000000-0'), 1);
+  assert.equal(W.cmpId('1700000000000-9', '1700000000000-10'), -1); // not as strings
+  assert.equal(W.cmpId('999-5', '1000-0'), -1);
+  assert.equal(W.cmpId('1000-0', '999-5'), 1);
+  assert.equal(W.cmpId('0001000-0', '1000-0'), 0);
+  assert.equal(W.cmpId('18446744073709551615-1', '18446744073709551615-0'), 1); // past 2^53
+  assert.equal(W.cmpId(null, '1-0'), -1);
+  assert.equal(W.cmpId('1-0', 'junk'), 1);
+  assert.equal(W.cmpId(undefined, ''), 0);
+});
+
+test('backoff is full jitter under an exponential cap', () => {
+  const max = () => 0.999999;
+  assert.equal(W.backoff(0, () => 0), 0);
+  assert.ok(W.backoff(0, max) < W.BASE_MS);
+  assert.ok(W.backoff(0, max) >= W.BASE_MS - 1);
+  assert.ok(W.backoff(3, max) >= 8 * W.BASE_MS - 1 && W.backoff(3, max) < 8 * W.BASE_MS);
+  assert.ok(W.backoff(20, max) < W.CAP_MS);
+  assert.ok(W.backoff(1000, max) < W.CAP_MS); // no overflow to Infinity
+  assert.equal(W.backoff(5, () => 0.5), Math.floor(0.5 * 32 * W.BASE_MS));
+  for (let n = 0; n < 50; n++) {
+    const d = W.backoff(n);
+    assert.ok(d >= 0 && d < W.CAP_MS && Number.isInteger(d));
+  }
+});
+
+test('closeAction follows the close-code table', () => {
+  assert.deepEqual(W.closeAction(1012, true, false), { why: 1012 });
+  assert.deepEqual(W.closeAction(4000, true, true), { why: 4000 });
+  assert.deepEqual(W.closeAction(4002, true, true), { why: 4002 });
+  assert.deepEqual(W.closeAction(4003, true, true), { why: 4003 });
+  assert.deepEqual(W.closeAction(4499, true, true), { why: 4499 });
+  assert.deepEqual(W.closeAction(1006, true, true), { why: 1006 }); // dropped after open
+  assert.deepEqual(W.closeAction(4001, true, true), { refresh: true, why: 4001 });
+  assert.deepEqual(W.closeAction(4001, true, false), { stop: true, why: 4001 });
+  assert.deepEqual(W.closeAction(4500, true, true), { stop: true, why: 4500 });
+  assert.deepEqual(W.closeAction(4501, true, true), { stop: true, why: 4501 });
+  assert.deepEqual(W.closeAction(4999, true, true), { stop: true, why: 4999 });
+  assert.deepEqual(W.closeAction(5000, true, true), { stop: true, why: 5000 });
+  // A refused upgrade: the browser sees 1006 before open.
+  assert.deepEqual(W.closeAction(1006, false, true), { refresh: true, why: 'refused' });
+  assert.deepEqual(W.closeAction(1006, false, false), { refresh: false, why: 'refused' });
+});
+
+test('afterHello resumes from hello.last unless the gap is being replayed', () => {
+  assert.equal(W.afterHello(null, { type: 'hello', last: '5-0' }), '5-0');
+  assert.equal(W.afterHello(null, { type: 'hello' }), null);
+  assert.equal(W.afterHello('3-0', { type: 'hello', recovered: true, last: '5-0' }), '3-0');
+  assert.equal(W.afterHello('9-0', { type: 'hello', recovered: false, last: '5-0' }), '5-0');
+  assert.equal(W.afterHello('9-0', { type: 'hello', recovered: false }), null);
+});
+
+test('fmtDur shows mm:ss, and hours when it must', () => {
+  assert.equal(W.fmtDur(0), '00:00');
+  assert.equal(W.fmtDur(-5000), '00:00');
+  assert.equal(W.fmtDur(65999), '01:05');
+  assert.equal(W.fmtDur(59 * 60000 + 59000), '59:59');
+  assert.equal(W.fmtDur(3600000 + 61000), '1:01:01');
+});
+
+test('crmHref substitutes the URL-encoded phone', () => {
+  assert.equal(W.crmHref('https://crm/c?phone={phone}', '+79101234567'), 'https://crm/c?phone=%2B79101234567');
+  assert.equal(W.crmHref('https://crm/{phone}/{phone}', '1 2'), 'https://crm/1%202/1%202');
+  assert.equal(W.crmHref('', '1'), '');
+  assert.equal(W.crmHref(undefined, '1'), '');
+});
+
+// ---- the card reducer
+
+const T0 = Date.parse('2026-03-01T10:00:00Z');
+const iso = (ms) => new Date(ms).toISOString();
+let seq = 0;
+function frame(event, callid, extra) {
+  return Object.assign({
+    type: 'call', id: `${T0}-${seq++}`, event, callid, phone: '79101234567', user: 'andy',
+    direction: event === 'OUTGOING' ? 'out' : 'in', started: iso(T0), at: iso(T0 + 1000),
+  }, extra);
+}
+const ids = (cards) => cards.map((c) => `${c.callid}:${c.state}`);
+
+test('reduce: incoming rings, accepted talks, completed goes', () => {
+  let cards = W.reduce([], frame('INCOMING', 'a', { contact: { name: 'ООО Рога', responsible: 'andy' } }), T0);
+  assert.deepEqual(ids(cards), ['a:ring']);
+  assert.equal(cards[0].event, 'INCOMING');
+  assert.equal(cards[0].t0, T0);
+  assert.equal(cards[0].f.contact.name, 'ООО Рога');
+  cards = W.reduce(cards, frame('ACCEPTED', 'a', { answered: iso(T0 + 5000) }), T0 + 5000);
+  assert.deepEqual(ids(cards), ['a:talk']);
+  assert.equal(cards[0].event, 'ACCEPTED');
+  assert.equal(cards[0].t1, T0 + 5000);
+  cards = W.reduce(cards, frame('COMPLETED', 'a'), T0 + 9000);
+  assert.deepEqual(cards, []);
+});
+
+test('reduce: an unanswered incoming call shows "missed" briefly', () => {
+  let cards = W.reduce([], frame('INCOMING', 'a'), T0);
+  cards = W.reduce(cards, frame('CANCELLED', 'a'), T0 + 2000);
+  assert.deepEqual(ids(cards), ['a:missed']);
+  assert.equal(cards[0].event, 'CANCELLED');
+  assert.equal(W.expire(cards, T0 + 2000 + W.MISSED_MS - 1), cards);
+  assert.deepEqual(W.expire(cards, T0 + 2000 + W.MISSED_MS), []);
+});
+
+test('reduce: answered elsewhere, or closed by history, goes at once', () => {
+  let cards = W.reduce([], frame('INCOMING', 'a'), T0);
+  assert.deepEqual(W.reduce(cards, frame('CANCELLED', 'a', { reason: 'answered_elsewhere', answered_by: 'mike' }), T0), []);
+  assert.deepEqual(W.reduce(cards, frame('CANCELLED', 'a', { reason: 'history' }), T0), []);
+  // A cancelled call that was not ringing (outgoing, or in talk) goes too.
+  cards = W.reduce([], frame('OUTGOING', 'b'), T0);
+  assert.deepEqual(ids(cards), ['b:out']);
+  assert.deepEqual(W.reduce(cards, frame('CANCELLED', 'b'), T0), []);
+  // And one we never showed does not appear.
+  assert.deepEqual(W.reduce([], frame('CANCELLED', 'c'), T0), []);
+});
+
+test('reduce: transferred says so briefly, then goes', () => {
+  let cards = W.reduce([], frame('INCOMING', 'a'), T0);
+  cards = W.reduce(cards, frame('ACCEPTED', 'a'), T0 + 1000);
+  cards = W.reduce(cards, frame('TRANSFERRED', 'a', { second_callid: 'a2' }), T0 + 2000);
+  assert.deepEqual(ids(cards), ['a:xfer']);
+  assert.deepEqual(W.expire(cards, T0 + 2000 + W.XFER_MS), []);
+  assert.deepEqual(W.reduce([], frame('TRANSFERRED', 'z'), T0), []);
+});
+
+test('reduce: calls stack newest first and keep their place', () => {
+  let cards = W.reduce([], frame('INCOMING', 'a'), T0);
+  cards = W.reduce(cards, frame('INCOMING', 'b'), T0);
+  cards = W.reduce(cards, frame('OUTGOING', 'c'), T0);
+  assert.deepEqual(ids(cards), ['c:out', 'b:ring', 'a:ring']);
+  cards = W.reduce(cards, frame('ACCEPTED', 'a'), T0);
+  assert.deepEqual(ids(cards), ['c:out', 'b:ring', 'a:talk']);
+  cards = W.reduce(cards, frame('COMPLETED', 'b'), T0);
+  assert.deepEqual(ids(cards), ['c:out', 'a:talk']);
+});
+
+test('reduce: hello is the truth', () => {
+  let cards = W.reduce([], frame('INCOMING', 'gone'), T0);
+  cards = W.reduce(cards, frame('INCOMING', 'kept'), T0);
+  cards[0] = Object.assign({}, cards[0], { hidden: true }); // dismissed locally
+  const hello = {
+    type: 'hello', user: 'andy', last: `${T0}-99`,
+    active: [
+      { type: 'call', event: 'ACCEPTED', callid: 'kept', phone: '1', user: 'andy', direction: 'in',
+        started: iso(T0), answered: iso(T0 + 3000), at: iso(T0 + 3000) },
+      { type: 'call', event: 'OUTGOING', callid: 'new', phone: '2', user: 'andy', direction: 'out',
+        started: iso(T0 + 4000), at: iso(T0 + 4000) },
+    ],
+  };
+  cards = W.reduce(cards, hello, T0 + 10000);
+  assert.deepEqual(ids(cards), ['new:out', 'kept:talk']);
+  assert.equal(cards[1].t0, T0);
+  assert.equal(cards[1].t1, T0 + 3000);
+  assert.equal(cards[1].hidden, true);
+  assert.equal(cards[0].hidden, false);
+  assert.deepEqual(W.reduce(cards, { type: 'hello', user: 'andy', active: [] }, T0), []);
+});
+
+test('reduce: history closes an open card but lets a short state run out', () => {
+  let cards = W.reduce([], frame('ACCEPTED', 'a'), T0);
+  const hist = { type: 'history', id: `${T0}-50`, callid: 'a', status: 'Success', duration: 5 };
+  assert.deepEqual(W.reduce(cards, hist, T0), []);
+  cards = W.reduce(W.reduce([], frame('INCOMING', 'a'), T0), frame('CANCELLED', 'a'), T0);
+  assert.equal(W.reduce(cards, hist, T0), cards);
+  assert.deepEqual(W.reduce([], hist, T0), []);
+});
+
+test('reduce: unknown frames and events change nothing', () => {
+  const cards = W.reduce([], frame('INCOMING', 'a'), T0);
+  assert.equal(W.reduce(cards, frame('RINGING_BACK', 'a'), T0), cards);
+  assert.equal(W.reduce(cards, { type: 'pong' }, T0), cards);
+  assert.equal(W.reduce(cards, null, T0), cards);
+});
+
+test('reduce: timers fall back to "at", and a zero time is not a time', () => {
+  const cards = W.reduce([], frame('INCOMING', 'a', { started: '0001-01-01T00:00:00Z' }), T0 + 5);
+  assert.equal(cards[0].t0, T0 + 1000);
+  const c2 = W.reduce([], frame('ACCEPTED', 'b', { started: undefined, at: undefined }), T0 + 5);
+  assert.equal(c2[0].t0, T0 + 5);
+  assert.equal(c2[0].t1, T0 + 5);
+});
+
+test('the browser part stays out of node', () => {
+  assert.equal(typeof globalThis.CallPop, 'undefined');
+  assert.equal(typeof W.reduce, 'function');
+});

@@ -1,0 +1,251 @@
+package widget
+
+import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/callpop/callpop/event"
+)
+
+// maxGzip is the widget's size budget over the wire.
+const maxGzip = 12 * 1024
+
+func get(t *testing.T, h http.Handler, header ...string) *http.Response {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, "/widget.js", nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Result()
+}
+
+func body(t *testing.T, res *http.Response) []byte {
+	t.Helper()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestScriptIsServedAsJavaScriptWithRevalidation(t *testing.T) {
+	t.Parallel()
+	res := get(t, Handler(nil))
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", res.StatusCode)
+	}
+	if got := res.Header.Get("Content-Type"); got != "text/javascript; charset=utf-8" {
+		t.Errorf("Content-Type %q", got)
+	}
+	if got := res.Header.Get("Cache-Control"); got != "no-cache" {
+		t.Errorf("Cache-Control %q", got)
+	}
+	if got := res.Header.Get("Content-Encoding"); got != "" {
+		t.Errorf("Content-Encoding %q without Accept-Encoding", got)
+	}
+	if !bytes.Equal(body(t, res), script) {
+		t.Error("body is not widget.js")
+	}
+	if !bytes.Contains(script, []byte("CallPop = {")) {
+		t.Error("widget.js does not define CallPop")
+	}
+}
+
+func TestETagIsStrongAndAnswers304(t *testing.T) {
+	t.Parallel()
+	h := Handler(nil)
+	tag := get(t, h).Header.Get("ETag")
+	if !strings.HasPrefix(tag, `"`) || len(tag) < 10 {
+		t.Fatalf("ETag %q is not a strong validator", tag)
+	}
+	if again := get(t, h).Header.Get("ETag"); again != tag {
+		t.Errorf("ETag changed between requests: %q, %q", tag, again)
+	}
+	for _, inm := range []string{tag, `"other", ` + tag, "W/" + tag, "*"} {
+		res := get(t, h, "If-None-Match", inm)
+		if res.StatusCode != http.StatusNotModified {
+			t.Errorf("If-None-Match %s: status %d, want 304", inm, res.StatusCode)
+		}
+		if len(body(t, res)) != 0 {
+			t.Errorf("If-None-Match %s: 304 with a body", inm)
+		}
+		if res.Header.Get("ETag") != tag || res.Header.Get("Cache-Control") != "no-cache" {
+			t.Errorf("304 lacks ETag or Cache-Control: %v", res.Header)
+		}
+	}
+	if res := get(t, h, "If-None-Match", `"stale"`); res.StatusCode != http.StatusOK {
+		t.Errorf("stale ETag: status %d, want 200", res.StatusCode)
+	}
+	// The gzip representation has its own validator.
+	gz := get(t, h, "Accept-Encoding", "gzip").Header.Get("ETag")
+	if gz == tag {
+		t.Error("gzip and identity share a strong ETag")
+	}
+	if res := get(t, h, "Accept-Encoding", "gzip", "If-None-Match", gz); res.StatusCode != http.StatusNotModified {
+		t.Errorf("gzip revalidation: status %d", res.StatusCode)
+	}
+}
+
+func TestGzipIsServedWhenAcceptedAndUnderBudget(t *testing.T) {
+	t.Parallel()
+	res := get(t, Handler(nil), "Accept-Encoding", "br, gzip, deflate")
+	if res.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("Content-Encoding %q", res.Header.Get("Content-Encoding"))
+	}
+	if !strings.Contains(strings.Join(res.Header.Values("Vary"), ","), "Accept-Encoding") {
+		t.Errorf("Vary %q lacks Accept-Encoding", res.Header.Values("Vary"))
+	}
+	b := body(t, res)
+	if len(b) >= maxGzip {
+		t.Errorf("widget.js is %d bytes gzipped, budget %d", len(b), maxGzip)
+	}
+	t.Logf("widget.js: %d bytes, %d gzipped", len(script), len(b))
+	if res.Header.Get("Content-Length") != "" && res.ContentLength != int64(len(b)) {
+		t.Errorf("Content-Length %d, body %d", res.ContentLength, len(b))
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(plain, script) {
+		t.Error("gunzipped body is not widget.js")
+	}
+}
+
+func TestAcceptsGzip(t *testing.T) {
+	t.Parallel()
+	for h, want := range map[string]bool{
+		"":                 false,
+		"gzip":             true,
+		"GZIP":             true,
+		"deflate, br":      false,
+		"gzip;q=0":         false,
+		"gzip; q=0.5, br":  true,
+		"*":                true,
+		"*;q=0":            false,
+		"gzip;q=0, *":      false,
+		"identity, *;q=.1": true,
+		"x-gzip":           true,
+	} {
+		if got := acceptsGzip(h); got != want {
+			t.Errorf("acceptsGzip(%q) = %v, want %v", h, got, want)
+		}
+	}
+}
+
+func TestCORSOnlyForAllowedOrigins(t *testing.T) {
+	t.Parallel()
+	h := Handler(func(o string) bool { return o == "https://crm.example.com" })
+
+	res := get(t, h, "Origin", "https://crm.example.com")
+	if got := res.Header.Get("Access-Control-Allow-Origin"); got != "https://crm.example.com" {
+		t.Errorf("allowed origin: Access-Control-Allow-Origin %q", got)
+	}
+	if !strings.Contains(strings.Join(res.Header.Values("Vary"), ","), "Origin") {
+		t.Errorf("allowed origin: Vary %q lacks Origin", res.Header.Values("Vary"))
+	}
+
+	res = get(t, h, "Origin", "https://evil.example.com")
+	if got := res.Header.Get("Access-Control-Allow-Origin"); got != "" {
+		t.Errorf("other origin: Access-Control-Allow-Origin %q", got)
+	}
+	if res.StatusCode != http.StatusOK {
+		t.Errorf("other origin: status %d (the script itself is public)", res.StatusCode)
+	}
+
+	if got := get(t, h).Header.Get("Access-Control-Allow-Origin"); got != "" {
+		t.Errorf("no origin: Access-Control-Allow-Origin %q", got)
+	}
+	if got := get(t, Handler(nil), "Origin", "https://crm.example.com").Header.Get("Access-Control-Allow-Origin"); got != "" {
+		t.Errorf("nil allowed: Access-Control-Allow-Origin %q", got)
+	}
+}
+
+func TestHeadHasNoBodyAndPostIsRefused(t *testing.T) {
+	t.Parallel()
+	rec := httptest.NewRecorder()
+	Handler(nil).ServeHTTP(rec, httptest.NewRequest(http.MethodHead, "/widget.js", nil))
+	if rec.Code != http.StatusOK || rec.Body.Len() != 0 || rec.Header().Get("ETag") == "" {
+		t.Errorf("HEAD: status %d, %d body bytes, ETag %q", rec.Code, rec.Body.Len(), rec.Header().Get("ETag"))
+	}
+	rec = httptest.NewRecorder()
+	Handler(nil).ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/widget.js", nil))
+	if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") == "" {
+		t.Errorf("POST: status %d, Allow %q", rec.Code, rec.Header().Get("Allow"))
+	}
+}
+
+func TestDemoPageEmbedsTheWidgetLikeACRM(t *testing.T) {
+	t.Parallel()
+	res := get(t, DemoHandler(), "Accept-Encoding", "gzip")
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", res.StatusCode)
+	}
+	if got := res.Header.Get("Content-Type"); got != "text/html; charset=utf-8" {
+		t.Errorf("Content-Type %q", got)
+	}
+	zr, err := gzip.NewReader(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`<title>Demo CRM</title>`,
+		`<script src="/widget.js"></script>`,
+		`CallPop.init(`,
+		`CallPop.destroy()`,
+		`/demo/token?user=`,
+		`/demo?phone={phone}`,
+		`value="andy"`, `value="mike"`, `value="daria"`,
+		`href="tel:`,
+	} {
+		if !bytes.Contains(page, []byte(want)) {
+			t.Errorf("demo page lacks %s", want)
+		}
+	}
+}
+
+func TestScriptReturnsACopy(t *testing.T) {
+	t.Parallel()
+	s := Script()
+	s[0] ^= 0xff
+	if bytes.Equal(s, script) {
+		t.Error("Script shares the embedded bytes")
+	}
+}
+
+// TestCloseCodesMatchTheServer keeps widget.js's close-code table in step
+// with event/closecode.go: every code the server sends has a text.
+func TestCloseCodesMatchTheServer(t *testing.T) {
+	t.Parallel()
+	for _, code := range []int{
+		event.CloseRestart, event.CloseSlow, event.CloseTokenExpired, event.CloseUnavailable,
+		event.CloseTooMany, event.CloseUnauthorized, event.CloseProtocol,
+	} {
+		if n := strings.Count(string(script), strconv.Itoa(code)+": '"); n != 2 {
+			t.Errorf("close code %d has %d texts in widget.js, want 2 (ru, en)", code, n)
+		}
+	}
+	// The widget stops at 4500 and up, as event.Reconnect says.
+	if event.Reconnect(4499) != true || event.Reconnect(4500) != false {
+		t.Error("event.Reconnect moved its boundary; update closeAction in widget.js")
+	}
+	if !strings.Contains(string(script), "if (code >= 4500) return { stop: true") {
+		t.Error("widget.js closeAction no longer stops at 4500")
+	}
+}
