@@ -33,7 +33,7 @@ func Normalize(phone string) string {
 	switch {
 	case len(d) == 11 && d[0] == '8':
 		return "7" + d[1:]
-	case len(d) == 10 && d[0] == '9':
+	case len(d) == 10: // national number without the country code
 		return "7" + d
 	}
 	return d

@@ -3,6 +3,7 @@ package webhook
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -152,14 +153,17 @@ func ParseHistory(f Form) (event.Record, error) {
 	if rec.Status, ok = event.ParseStatus(status); !ok {
 		return event.Record{}, invalid("status %q", status)
 	}
-	if rec.Start, err = time.Parse(StartLayout, start); err != nil {
+	if rec.Start, err = time.Parse(StartLayout, start); err != nil || len(start) != len(StartLayout) {
 		return event.Record{}, invalid("start %q: want YYYYmmddTHHMMSSZ", start)
 	}
 	if rec.Duration, err = parseDuration(duration); err != nil {
 		return event.Record{}, err
 	}
-	if rec.Link != "" && !strings.HasPrefix(rec.Link, "https://") && !strings.HasPrefix(rec.Link, "http://") {
-		return event.Record{}, invalid("link is not an http(s) URL")
+	if rec.Link != "" {
+		u, err := url.Parse(rec.Link)
+		if err != nil || (!strings.EqualFold(u.Scheme, "https") && !strings.EqualFold(u.Scheme, "http")) || u.Host == "" {
+			return event.Record{}, invalid("link is not an http(s) URL")
+		}
 	}
 	return rec, nil
 }

@@ -39,6 +39,7 @@ func Run(t *testing.T, newBrokers Factory) {
 		{"GroupCallRaceLeavesOneTalker", testGroupRace},
 		{"RecentCallsNewestFirstAndRated", testRecentCalls},
 		{"StaleRingingCallIsNotActive", testStale},
+		{"RatingBeforeRecordIsKept", testEarlyRating},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -373,5 +374,23 @@ func testStale(t *testing.T, nb Factory) {
 	now.Store(&later)
 	if s := snapshot(t, b, andy, event.ID{}); len(s.Active) != 0 {
 		t.Fatalf("a call ringing for %v with no news is still active", event.RingingTTL)
+	}
+}
+
+func testEarlyRating(t *testing.T, nb Factory) {
+	a, b := nb(t, Options{})
+	andy := user(t, "andy")
+	id := callID(t)
+	// The rating sends nothing, but the record must keep it for the history.
+	if err := a.Update(context.Background(), id, func(r *event.CallRecord) []event.Out { return r.ApplyRating("5") }); err != nil {
+		t.Fatal(err)
+	}
+	rec := event.Record{CallID: id, User: andy, Phone: "79101234567", Direction: "in", Status: event.Success, Start: time.Now()}
+	if err := b.Update(context.Background(), id, func(r *event.CallRecord) []event.Out { return r.ApplyHistory(rec, time.Now()) }); err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.RecentCalls(context.Background(), andy, 1)
+	if err != nil || len(got) != 1 || got[0].Rating != "5" {
+		t.Fatalf("recent calls %+v %v, want the early rating attached", got, err)
 	}
 }

@@ -120,11 +120,13 @@ func (b *Broker) Update(_ context.Context, callID string, fn event.UpdateFunc) e
 		e = &callEntry{rec: event.CallRecord{CallID: callID}}
 		s.calls[callID] = e
 	}
+	// The record is kept even when nothing is sent: a tombstone or an early
+	// rating must be there for the next webhook of the call.
 	outs := fn(&e.rec)
+	e.expires = now.Add(s.cfg.RecordTTL)
 	if len(outs) == 0 {
 		return nil
 	}
-	e.expires = now.Add(s.cfg.RecordTTL)
 	for _, ch := range e.rec.Active(outs, now) {
 		u := s.user(ch.User)
 		if ch.Leg == nil {

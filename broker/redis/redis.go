@@ -157,12 +157,15 @@ func (b *Broker) Update(ctx context.Context, callID string, fn event.UpdateFunc)
 			return err
 		}
 		outs := fn(&rec)
-		if len(outs) == 0 {
-			return nil
+		next := mustJSON(rec)
+		if len(outs) == 0 && bytes.Equal(raw, next) {
+			return nil // a repeated webhook: nothing changed
 		}
 		now := b.cfg.Now()
+		// The record is stored even when nothing is sent: a tombstone or an
+		// early rating must be there for the call's next webhook.
 		_, err = tx.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-			p.Set(ctx, key, mustJSON(rec), b.cfg.RecordTTL)
+			p.Set(ctx, key, next, b.cfg.RecordTTL)
 			b.queueActive(ctx, p, callID, rec.Active(outs, now))
 			for _, o := range outs {
 				if o.Record != nil {
