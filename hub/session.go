@@ -37,7 +37,7 @@ func newSession(h *Hub, conn *websocket.Conn, id auth.Identity, resume bool, sin
 		hub: h, conn: conn, user: id.Key, ident: id, resume: resume, since: since,
 		queue: make(chan event.Message, h.cfg.QueueSize), pingSlot: randomSlot(),
 		resync: make(chan struct{}, 1),
-		done: make(chan struct{}),
+		done:   make(chan struct{}),
 	}
 }
 

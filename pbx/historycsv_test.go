@@ -2,6 +2,8 @@ package pbx_test
 
 import (
 	"bytes"
+	"io"
+	"net/http"
 	"reflect"
 	"strings"
 	"testing"
@@ -146,4 +148,32 @@ func FuzzParseHistory(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestClientHistoryReadsEdgeCasesOverHTTP(t *testing.T) {
+	t.Parallel()
+	rows := []string{
+		header,
+		`"A-1",in,79101234567,"Petrov, ""Andy""",74951234567,20170703T121110Z,5,124,"https://link/a.mp3?x=1,2"`,
+		`B-2,missed,89101234567,sales,74951234567,20170703T121110Z,20,0,`,
+	}
+	want := []pbx.HistoryRecord{
+		rec("A-1", "in", "79101234567", `Petrov, "Andy"`, "74951234567", 5, 124, "https://link/a.mp3?x=1,2"),
+		rec("B-2", "missed", "89101234567", "sales", "74951234567", 20, 0, ""),
+	}
+	for name, body := range map[string]string{
+		"LF":       strings.Join(rows, "\n") + "\n",
+		"CRLF":     strings.Join(rows, "\r\n") + "\r\n",
+		"CR":       strings.Join(rows, "\r"),
+		"BOM CRLF": "\ufeff" + strings.Join(rows, "\r\n"),
+	} {
+		srv, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/csv")
+			io.WriteString(w, body)
+		})
+		got, err := newClient(t, srv.URL, pbx.Config{}).History(t.Context(), pbx.HistoryQuery{})
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: got %+v, %v", name, got, err)
+		}
+	}
 }

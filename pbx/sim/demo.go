@@ -12,9 +12,9 @@ import (
 // between them: a direct call, a group call, a missed call, a transfer and
 // an outgoing call, round and round, between random employees and clients:
 // mostly Config.Phones, otherwise random Russian numbers in the forms PBXs
-// send (79…, 89…, +79…). A failed call is
-// logged and the next one played. It blocks until ctx ends and then returns
-// nil; it returns ErrNoAccounts at once when there is nobody to call.
+// send (79…, 89…, +79…). A failed call is logged and the next one played.
+// It blocks until ctx ends and then returns nil; it returns ErrNoAccounts at
+// once when there is nobody to call.
 func (p *PBX) Demo(ctx context.Context) error {
 	if len(p.accounts) == 0 {
 		return ErrNoAccounts

@@ -89,8 +89,13 @@ func TestDemoCallsMostlyComeFromKnownPhones(t *testing.T) {
 		return n >= 10
 	})
 	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("Demo = %v", err)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Demo = %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Demo did not stop")
 	}
 	n := 0
 	for _, f := range fs {
