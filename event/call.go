@@ -69,6 +69,8 @@ type CallRecord struct {
 	RecordedFor []string `json:"recorded_for,omitempty"`
 	// Rating arrived before the record, to be attached to it.
 	Rating string `json:"rating,omitempty"`
+	// SeenBy lists the users who marked the missed call seen.
+	SeenBy []string `json:"seen_by,omitempty"`
 	// AcceptedAt/AcceptedBy: the last leg answered, for GroupRaceWindow.
 	AcceptedAt time.Time `json:"accepted_at,omitzero"`
 	AcceptedBy string    `json:"accepted_by,omitempty"`
@@ -248,10 +250,28 @@ func (r *CallRecord) ApplyRating(value string) []Out {
 	r.Record.Rating = value
 	var outs []Out
 	for _, u := range r.RecordedFor {
-		rc := *r.Record
+		rc := r.recordFor(u)
 		outs = append(outs, Out{User: u, Record: &rc})
 	}
 	return outs
+}
+
+// MarkSeen marks the call's record seen for user, in their recent calls and
+// on every tab. A call not recorded for user, or already seen, sends nothing.
+func (r *CallRecord) MarkSeen(user string) []Out {
+	if r.Record == nil || !slices.Contains(r.RecordedFor, user) || slices.Contains(r.SeenBy, user) {
+		return nil
+	}
+	r.SeenBy = append(r.SeenBy, user)
+	rc := r.recordFor(user)
+	return []Out{{User: user, Record: &rc, Payload: Encode(SeenFrame{Type: FrameSeen, CallID: r.CallID})}}
+}
+
+// recordFor is the record as user keeps it.
+func (r *CallRecord) recordFor(user string) Record {
+	rc := *r.Record
+	rc.Seen = slices.Contains(r.SeenBy, user)
+	return rc
 }
 
 // Active returns, for every user the outs touch, how their active calls

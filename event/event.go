@@ -119,7 +119,14 @@ type Record struct {
 	Diversion     string    `json:"diversion,omitempty"`
 	Rating        string    `json:"rating,omitempty"`
 	Contact       *Contact  `json:"contact,omitempty"`
+	// Seen: the user marked this missed call seen (per user, in their
+	// recent calls only).
+	Seen bool `json:"seen,omitempty"`
 }
+
+// Missed reports whether the record is an incoming call nobody took, the
+// kind that needs a call back.
+func (r Record) Missed() bool { return r.Direction == DirIn && r.Status != Success }
 
 // Rating is the client's post-call score (PBX_API.md 7.4, cmd=rating).
 type Rating struct {

@@ -13,6 +13,7 @@ const (
 	FrameHello   = "hello"
 	FrameCall    = "call"
 	FrameHistory = "history"
+	FrameSeen    = "seen"
 )
 
 // Reasons carried by synthetic call frames.
@@ -56,6 +57,13 @@ type HistoryFrame struct {
 	Type string `json:"type"`
 	ID   string `json:"id,omitempty"`
 	Record
+}
+
+// SeenFrame tells every tab of a user that a missed call was marked seen.
+type SeenFrame struct {
+	Type   string `json:"type"`
+	ID     string `json:"id,omitempty"`
+	CallID string `json:"callid"`
 }
 
 // Hello is the first frame of every session.

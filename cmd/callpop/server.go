@@ -16,6 +16,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/callpop/callpop/api"
 	"github.com/callpop/callpop/auth"
 	"github.com/callpop/callpop/broker/memory"
 	"github.com/callpop/callpop/broker/redis"
@@ -23,6 +24,7 @@ import (
 	"github.com/callpop/callpop/event"
 	"github.com/callpop/callpop/hub"
 	"github.com/callpop/callpop/internal/jsonhttp"
+	"github.com/callpop/callpop/pbx"
 	"github.com/callpop/callpop/webhook"
 	"github.com/callpop/callpop/widget"
 )
@@ -34,6 +36,7 @@ type server struct {
 	broker   event.Broker
 	rdb      *goredis.Client // nil on the embedded broker
 	hub      *hub.Hub
+	api      *api.API
 	jwt      *auth.JWT
 	registry *prometheus.Registry
 	handler  http.Handler
@@ -90,6 +93,13 @@ func newServer(cfg *config, log *zap.Logger, opt serverOptions) (*server, error)
 		return nil, err
 	}
 	s.hub = hub.New(hub.Config{CheckOrigin: cfg.origins.AllowRequest}, s.broker, log, s.registry)
+	pbxClient, err := pbx.New(pbx.Config{URL: cfg.PBXURL, Token: cfg.PBXToken, Logger: log.Named("pbx")})
+	if err != nil {
+		s.closeBroker()
+		return nil, fmt.Errorf("--pbx-url, --pbx-token (CALLPOP_PBX_URL, CALLPOP_PBX_TOKEN): %w", err)
+	}
+	s.api = api.New(api.Config{AllowOrigin: func(o string) bool { return cfg.origins.Allow(o, "") }},
+		pbxClient, s.broker, s.broker, log)
 	s.handler = s.routes(wh, opt.routes)
 	return s, nil
 }
@@ -111,6 +121,10 @@ func (s *server) routes(wh http.Handler, extra func(*server, *httprouter.Router)
 	r.Handler(http.MethodGet, "/widget.js", widget.Handler(func(origin string) bool {
 		return s.cfg.origins.Allow(origin, "")
 	}))
+	apiHandler := s.api.Handler(s.jwt.RequireUser)
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodOptions} {
+		r.Handler(m, "/api/*path", apiHandler)
+	}
 	r.HandlerFunc(http.MethodGet, "/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		jsonhttp.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -1,0 +1,385 @@
+// Package api is the widget's page API (CONTRACT.md "Widget page API"):
+// click-to-call, do-not-disturb, department reception and recent calls,
+// always acting as the user of the request's token — a manager can never
+// call, or read calls, as someone else.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+
+	"github.com/callpop/callpop/auth"
+	"github.com/callpop/callpop/event"
+	"github.com/callpop/callpop/internal/jsonhttp"
+	"github.com/callpop/callpop/pbx"
+)
+
+// PBX is what the API asks of the PBX (pbx.Client implements it).
+type PBX interface {
+	MakeCall(ctx context.Context, user, phone string) (string, error)
+	GetDND(ctx context.Context, user string) (bool, error)
+	SetDND(ctx context.Context, user string, on bool) error
+	Groups(ctx context.Context, user string) ([]pbx.Group, error)
+	SubscriptionStatus(ctx context.Context, user, groupID string) (string, error)
+	SubscribeOnCalls(ctx context.Context, user, groupID string, on bool) error
+}
+
+var _ PBX = (*pbx.Client)(nil)
+
+// Defaults for Config.
+const (
+	// DefaultRate and DefaultBurst limit each user's API requests: a person
+	// clicks a few times a second at most; a runaway script is cut off.
+	DefaultRate  = 5
+	DefaultBurst = 20
+	// DefaultCallsLimit is how many recent calls GET /api/calls returns
+	// without ?limit=; MaxCallsLimit is the most it returns.
+	DefaultCallsLimit = 50
+	MaxCallsLimit     = event.DefaultRecentCalls
+	// DefaultPBXTimeout bounds one action on the PBX.
+	DefaultPBXTimeout = 10 * time.Second
+	maxBody           = 4 << 10
+)
+
+// Config configures the API; zero values take the defaults.
+type Config struct {
+	Rate  rate.Limit
+	Burst int
+	// AllowOrigin reports whether a page at origin may call the API from
+	// another origin (CORS); nil allows none.
+	AllowOrigin func(origin string) bool
+	PBXTimeout  time.Duration
+}
+
+// API serves /api/*. Requests must carry a verified identity
+// (auth.JWT.RequireUser); OPTIONS preflights need none.
+type API struct {
+	cfg   Config
+	pbx   PBX
+	calls event.CallLog
+	pub   event.Publisher
+	log   *zap.Logger
+	mux   *http.ServeMux
+
+	mu       sync.Mutex
+	limiters map[string]*limiter // by user key; guarded by mu
+}
+
+type limiter struct {
+	*rate.Limiter
+	last time.Time
+}
+
+// New returns the API. p may be an unconfigured *pbx.Client: PBX actions
+// then answer 503.
+func New(cfg Config, p PBX, calls event.CallLog, pub event.Publisher, log *zap.Logger) *API {
+	if cfg.Rate <= 0 {
+		cfg.Rate = DefaultRate
+	}
+	if cfg.Burst <= 0 {
+		cfg.Burst = DefaultBurst
+	}
+	if cfg.PBXTimeout <= 0 {
+		cfg.PBXTimeout = DefaultPBXTimeout
+	}
+	a := &API{cfg: cfg, pbx: p, calls: calls, pub: pub, log: log.Named("api"), limiters: map[string]*limiter{}}
+	m := http.NewServeMux()
+	m.HandleFunc("POST /api/call", a.call)
+	m.HandleFunc("GET /api/dnd", a.getDND)
+	m.HandleFunc("PUT /api/dnd", a.setDND)
+	m.HandleFunc("GET /api/calls", a.recentCalls)
+	m.HandleFunc("POST /api/calls/seen", a.markSeen)
+	m.HandleFunc("GET /api/groups", a.groups)
+	m.HandleFunc("PUT /api/groups/{id}", a.setGroup)
+	a.mux = m
+	return a
+}
+
+// Handler returns the API behind auth: CORS and preflights first, then the
+// token, then the per-user rate limit.
+func (a *API) Handler(requireUser func(http.Handler) http.Handler) http.Handler {
+	authed := requireUser(http.HandlerFunc(a.serveAuthed))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if origin := r.Header.Get("Origin"); origin != "" && !sameOrigin(origin, r.Host) {
+			w.Header().Add("Vary", "Origin")
+			if a.cfg.AllowOrigin == nil || !a.cfg.AllowOrigin(origin) {
+				jsonhttp.Fail(w, jsonhttp.ErrForbidden)
+				return
+			}
+			w.Header().Set("Access-Control-Allow-Origin", origin)
+			if r.Method == http.MethodOptions {
+				w.Header().Set("Access-Control-Allow-Methods", "GET, POST, PUT")
+				w.Header().Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+				w.Header().Set("Access-Control-Max-Age", "600")
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+		}
+		authed.ServeHTTP(w, r)
+	})
+}
+
+func sameOrigin(origin, host string) bool {
+	_, rest, ok := strings.Cut(origin, "://")
+	return ok && strings.EqualFold(rest, host)
+}
+
+func (a *API) serveAuthed(w http.ResponseWriter, r *http.Request) {
+	id, _ := auth.FromContext(r.Context())
+	if !a.allow(id.Key) {
+		jsonhttp.Fail(w, jsonhttp.ErrTooManyRequests)
+		return
+	}
+	a.mux.ServeHTTP(w, r)
+}
+
+// allow takes a token from the user's bucket. Idle buckets are dropped now
+// and then so the map stays as small as the set of active users.
+func (a *API) allow(user string) bool {
+	now := time.Now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	l := a.limiters[user]
+	if l == nil {
+		if len(a.limiters) > 10000 {
+			for u, l := range a.limiters {
+				if now.Sub(l.last) > time.Minute {
+					delete(a.limiters, u)
+				}
+			}
+		}
+		l = &limiter{Limiter: rate.NewLimiter(a.cfg.Rate, a.cfg.Burst)}
+		a.limiters[user] = l
+	}
+	l.last = now
+	return l.AllowN(now, 1)
+}
+
+// decode reads a small JSON body into v, refusing unknown fields: a body
+// that names a "user" is someone trying to act as another.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}
+
+func identity(r *http.Request) auth.Identity {
+	id, _ := auth.FromContext(r.Context())
+	return id
+}
+
+type callRequest struct {
+	Phone string `json:"phone"`
+}
+
+func (a *API) call(w http.ResponseWriter, r *http.Request) {
+	var req callRequest
+	if err := decode(r, &req); err != nil || !validPhone(req.Phone) {
+		jsonhttp.Fail(w, jsonhttp.ErrInvalidParameters)
+		return
+	}
+	id := identity(r)
+	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.PBXTimeout)
+	defer cancel()
+	// The PBX takes the number as dialled digits; people type it with
+	// spaces, dashes and brackets.
+	phone := strings.Map(func(r rune) rune {
+		if strings.ContainsRune(" -()", r) {
+			return -1
+		}
+		return r
+	}, req.Phone)
+	callID, err := a.pbx.MakeCall(ctx, id.User, phone)
+	if err != nil {
+		a.pbxError(w, "makeCall", err)
+		return
+	}
+	a.log.Info("click-to-call", zap.String("user", id.Key), zap.String("callid", callID))
+	jsonhttp.Write(w, http.StatusOK, map[string]string{"callid": callID})
+}
+
+// validPhone accepts what a person types: digits with +, spaces, dashes and
+// brackets, 2 to 20 digits.
+func validPhone(p string) bool {
+	n := 0
+	for _, c := range p {
+		switch {
+		case c >= '0' && c <= '9':
+			n++
+		case strings.ContainsRune("+ -()", c):
+		default:
+			return false
+		}
+	}
+	return n >= 2 && n <= 20
+}
+
+type dndState struct {
+	State *bool `json:"state"`
+}
+
+func (a *API) getDND(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.PBXTimeout)
+	defer cancel()
+	on, err := a.pbx.GetDND(ctx, identity(r).User)
+	if err != nil {
+		a.pbxError(w, "get_dnd", err)
+		return
+	}
+	jsonhttp.Write(w, http.StatusOK, dndState{State: &on})
+}
+
+func (a *API) setDND(w http.ResponseWriter, r *http.Request) {
+	var req dndState
+	if err := decode(r, &req); err != nil || req.State == nil {
+		jsonhttp.Fail(w, jsonhttp.ErrInvalidParameters)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.PBXTimeout)
+	defer cancel()
+	if err := a.pbx.SetDND(ctx, identity(r).User, *req.State); err != nil {
+		a.pbxError(w, "set_dnd", err)
+		return
+	}
+	jsonhttp.Write(w, http.StatusOK, req)
+}
+
+// groupState is one department and whether the user takes its calls.
+type groupState struct {
+	ID       string `json:"id"`
+	RealName string `json:"realName,omitempty"`
+	Status   string `json:"status"` // "on" | "off"
+}
+
+func (a *API) groups(w http.ResponseWriter, r *http.Request) {
+	user := identity(r).User
+	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.PBXTimeout)
+	defer cancel()
+	gs, err := a.pbx.Groups(ctx, user)
+	if err != nil {
+		a.pbxError(w, "groups", err)
+		return
+	}
+	out := make([]groupState, 0, len(gs))
+	for _, g := range gs {
+		st, err := a.pbx.SubscriptionStatus(ctx, user, g.ID)
+		if err != nil {
+			a.pbxError(w, "subscriptionStatus", err)
+			return
+		}
+		out = append(out, groupState{ID: g.ID, RealName: g.RealName, Status: st})
+	}
+	jsonhttp.Write(w, http.StatusOK, map[string]any{"groups": out})
+}
+
+func (a *API) setGroup(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Status string `json:"status"`
+	}
+	groupID := r.PathValue("id")
+	if err := decode(r, &req); err != nil || (req.Status != "on" && req.Status != "off") || groupID == "" {
+		jsonhttp.Fail(w, jsonhttp.ErrInvalidParameters)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.PBXTimeout)
+	defer cancel()
+	// Always with group_id: reception is switched for this department only.
+	if err := a.pbx.SubscribeOnCalls(ctx, identity(r).User, groupID, req.Status == "on"); err != nil {
+		a.pbxError(w, "subscribeOnCalls", err)
+		return
+	}
+	jsonhttp.Write(w, http.StatusOK, groupState{ID: groupID, Status: req.Status})
+}
+
+func (a *API) recentCalls(w http.ResponseWriter, r *http.Request) {
+	limit := DefaultCallsLimit
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			jsonhttp.Fail(w, jsonhttp.ErrInvalidParameters)
+			return
+		}
+		limit = min(n, MaxCallsLimit)
+	}
+	recs, err := a.calls.RecentCalls(r.Context(), identity(r).Key, limit)
+	if err != nil {
+		a.log.Warn("recent calls unavailable", zap.Error(err))
+		jsonhttp.Fail(w, jsonhttp.ErrUnavailable)
+		return
+	}
+	unseen := 0
+	for _, rec := range recs {
+		if rec.Missed() && !rec.Seen {
+			unseen++
+		}
+	}
+	jsonhttp.Write(w, http.StatusOK, map[string]any{"calls": recs, "unseen_missed": unseen})
+}
+
+// markSeen marks missed calls seen, kept on the server so every tab and
+// device agrees: {"callids":["…"]} or {"all":true}.
+func (a *API) markSeen(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		CallIDs []string `json:"callids"`
+		All     bool     `json:"all"`
+	}
+	if err := decode(r, &req); err != nil || (len(req.CallIDs) == 0 && !req.All) || len(req.CallIDs) > MaxCallsLimit {
+		jsonhttp.Fail(w, jsonhttp.ErrInvalidParameters)
+		return
+	}
+	user := identity(r).Key
+	if req.All {
+		recs, err := a.calls.RecentCalls(r.Context(), user, MaxCallsLimit)
+		if err != nil {
+			jsonhttp.Fail(w, jsonhttp.ErrUnavailable)
+			return
+		}
+		for _, rec := range recs {
+			if rec.Missed() && !rec.Seen {
+				req.CallIDs = append(req.CallIDs, rec.CallID)
+			}
+		}
+	}
+	for _, id := range req.CallIDs {
+		if id == "" || len(id) > 256 {
+			jsonhttp.Fail(w, jsonhttp.ErrInvalidParameters)
+			return
+		}
+		if err := a.pub.Update(r.Context(), id, func(cr *event.CallRecord) []event.Out { return cr.MarkSeen(user) }); err != nil {
+			jsonhttp.Fail(w, jsonhttp.ErrUnavailable)
+			return
+		}
+	}
+	jsonhttp.Write(w, http.StatusOK, map[string]int{"marked": len(req.CallIDs)})
+}
+
+// pbxError answers a failed PBX action: 503 when the PBX is not configured
+// or cannot be reached, 502 carrying the PBX's own error when it refused.
+func (a *API) pbxError(w http.ResponseWriter, cmd string, err error) {
+	var pe *pbx.Error
+	switch {
+	case errors.Is(err, pbx.ErrNotConfigured):
+		jsonhttp.Write(w, http.StatusServiceUnavailable, map[string]string{"error": "PBX not configured"})
+		return
+	case errors.Is(err, pbx.ErrUnavailable):
+	case errors.As(err, &pe):
+		a.log.Warn("PBX refused", zap.String("cmd", cmd), zap.Int("status", pe.Status), zap.String("pbx_error", pe.Message))
+		jsonhttp.Write(w, http.StatusBadGateway, map[string]any{"error": "PBX refused: " + pe.Message, "pbx_status": pe.Status})
+		return
+	case errors.Is(err, pbx.ErrInvalidParameters):
+		jsonhttp.Fail(w, jsonhttp.ErrInvalidParameters)
+		return
+	}
+	a.log.Warn("PBX unavailable", zap.String("cmd", cmd), zap.Error(err))
+	jsonhttp.Write(w, http.StatusServiceUnavailable, map[string]string{"error": "PBX unavailable"})
+}
