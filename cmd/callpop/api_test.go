@@ -19,6 +19,12 @@ const simToken = "sim-pbx-token"
 // withSimPBX starts a node wired to a simulated PBX that plays its calls
 // back to the node's /webhook, as a real PBX would.
 func withSimPBX(t *testing.T) (*node, *sim.PBX) {
+	n, p, _ := withSimPBXURL(t)
+	return n, p
+}
+
+// withSimPBXURL is withSimPBX that also returns the PBX API's URL.
+func withSimPBXURL(t *testing.T) (*node, *sim.PBX, string) {
 	t.Helper()
 	var h atomic.Pointer[sim.PBX]
 	pbxSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.Load().ServeHTTP(w, r) }))
@@ -31,7 +37,7 @@ func withSimPBX(t *testing.T) (*node, *sim.PBX) {
 	}, zaptest.NewLogger(t))
 	t.Cleanup(p.Close)
 	h.Store(p)
-	return n, p
+	return n, p, pbxSrv.URL + "/sys/crm_api.wcgp"
 }
 
 // api calls the page API as user and decodes the JSON answer.

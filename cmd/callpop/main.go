@@ -41,6 +41,9 @@ commands:
   serve     run a callpop node
   demo      run a node, a simulated PBX and a demo CRM page
   token     print a widget session token: callpop token --user andy [--ttl 12h]
+  accounts  list the PBX's employees and departments (to map CRM users to PBX logins)
+  history   history import --period today: backfill call records from the PBX
+  pbxsim    run the simulated PBX alone (--play to play demo calls to --crm-url)
   version   print the version
 
 Run "callpop <command> -h" for the command's flags.
@@ -60,6 +63,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runDemo(ctx, args[1:], getenv, stdout, stderr)
 	case "token":
 		return runToken(args[1:], getenv, stdout)
+	case "accounts":
+		return runAccounts(ctx, args[1:], getenv, stdout)
+	case "history":
+		return runHistory(ctx, args[1:], getenv, stdout)
+	case "pbxsim":
+		return runPBXSim(ctx, args[1:], getenv, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "callpop", version)
 		return nil
