@@ -91,10 +91,11 @@ func WithID(payload []byte, id string) []byte {
 	if i < 0 {
 		return payload
 	}
-	out := make([]byte, 0, len(payload)+len(id)+8)
+	quoted, _ := json.Marshal(id) // JSON's quoting, not Go's: ids are digits, but stay safe
+	out := make([]byte, 0, len(payload)+len(quoted)+6)
 	out = append(out, payload[:i+1]...)
 	out = append(out, `"id":`...)
-	out = strconv.AppendQuote(out, id)
+	out = append(out, quoted...)
 	out = append(out, ',')
 	return append(out, payload[i+1:]...)
 }

@@ -35,3 +35,5 @@ fi
 FUZZTIME=${FUZZTIME:-10s}
 go test -run='^$' -fuzz='^FuzzParseBody$' -fuzztime="$FUZZTIME" ./webhook/
 go test -run='^$' -fuzz='^FuzzWebhook$' -fuzztime="$FUZZTIME" ./webhook/
+go test -run='^$' -fuzz='^FuzzWithID$' -fuzztime="$FUZZTIME" ./event/
+go test -run='^$' -fuzz='^FuzzParseID$' -fuzztime="$FUZZTIME" ./event/
