@@ -104,7 +104,11 @@ func New(cfg Config, sub event.Subscriber, log *zap.Logger, reg prometheus.Regis
 func (h *Hub) deliver(m event.Message) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	for s := range h.users[m.User] {
+	set := h.users[m.User]
+	if len(set) > 0 && !m.Resync {
+		h.metrics.observe("received", m.ID)
+	}
+	for s := range set {
 		if m.Resync {
 			s.requestResync()
 			continue

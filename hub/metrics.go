@@ -1,6 +1,12 @@
 package hub
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/callpop/callpop/event"
+)
 
 type metrics struct {
 	sessions prometheus.Gauge
@@ -10,6 +16,18 @@ type metrics struct {
 	dropped  *prometheus.CounterVec
 	refused  *prometheus.CounterVec
 	resumes  *prometheus.CounterVec
+	// delay is how long after the broker logged a frame (its id's time) it
+	// reached this node, was written to a socket, and was shown by a widget.
+	delay *prometheus.HistogramVec
+}
+
+// observe records a frame's delay at stage, measured from the time in its id.
+func (m *metrics) observe(stage string, id event.ID) {
+	if id.MS == 0 {
+		return
+	}
+	d := time.Since(time.UnixMilli(int64(id.MS)))
+	m.delay.WithLabelValues(stage).Observe(max(d, 0).Seconds())
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -27,9 +45,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		resumes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "callpop_resumes_total", Help: "Sessions resumed with since=, by result (hit: nothing lost; miss: log too short).",
 		}, []string{"result"}),
+		delay: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "callpop_frame_delay_seconds",
+			Help:    "Time from a frame's publication (its id) to a stage: received by this node, written to the socket, shown by the widget (ack).",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"stage"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.sessions, m.users, m.frames, m.acks, m.dropped, m.refused, m.resumes)
+		reg.MustRegister(m.sessions, m.users, m.frames, m.acks, m.dropped, m.refused, m.resumes, m.delay)
 	}
 	return m
 }

@@ -120,6 +120,7 @@ func (s *session) run(ctx context.Context) {
 			}
 			s.last = m.ID
 			s.hub.metrics.frames.Inc()
+			s.hub.metrics.observe("written", m.ID)
 		case <-s.resync:
 			if err := s.catchUp(ctx); err != nil {
 				log.Info("catch-up failed; the widget will reconnect", zap.Error(err))
@@ -233,6 +234,9 @@ func (s *session) read(ctx context.Context, log *zap.Logger) {
 			return
 		}
 		s.hub.metrics.acks.Inc()
+		if id, ok := event.ParseID(ack.ID); ok {
+			s.hub.metrics.observe("shown", id)
+		}
 	}
 }
 

@@ -110,6 +110,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rid = newRequestID()
 	}
 	log := h.log.With(zap.String("request_id", rid))
+	r = r.WithContext(context.WithValue(r.Context(), startKey{}, start))
 	cmd = form.Cmd()
 	var answer any
 	switch cmd {
@@ -154,9 +155,13 @@ func (h *Handler) event(ctx context.Context, log *zap.Logger, f Form) error {
 	}
 	log.Info("call event", zap.String("type", string(ev.Type)), zap.String("user", event.UserKey(ev.User)),
 		zap.String("callid", ev.CallID))
-	return h.pub.Update(ctx, ev.CallID, func(rec *event.CallRecord) []event.Out {
+	err = h.pub.Update(ctx, ev.CallID, func(rec *event.CallRecord) []event.Out {
 		return rec.ApplyEvent(ev)
 	})
+	if err == nil {
+		h.metrics.publish.Observe(time.Since(requestStart(ctx)).Seconds())
+	}
+	return err
 }
 
 func (h *Handler) history(ctx context.Context, log *zap.Logger, f Form) error {
@@ -236,6 +241,14 @@ func (h *Handler) lookup(ctx context.Context, log *zap.Logger, phone string) (ev
 	}
 }
 
+type startKey struct{}
+
+// requestStart is when the webhook arrived (set by ServeHTTP).
+func requestStart(ctx context.Context) time.Time {
+	t, _ := ctx.Value(startKey{}).(time.Time)
+	return t
+}
+
 func newRequestID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
@@ -246,6 +259,7 @@ type metrics struct {
 	requests        *prometheus.CounterVec
 	latency         *prometheus.HistogramVec
 	contactTimeouts prometheus.Counter
+	publish         prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -261,9 +275,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		contactTimeouts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "callpop_contact_lookup_timeouts_total", Help: "Contact look-ups that ran over the budget.",
 		}),
+		publish: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "callpop_webhook_publish_seconds",
+			Help:    "Time from a webhook's arrival until its frames were stored and published by the broker.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1},
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.latency, m.contactTimeouts)
+		reg.MustRegister(m.requests, m.latency, m.contactTimeouts, m.publish)
 	}
 	return m
 }

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
@@ -47,6 +48,8 @@ type Config struct {
 	RecentTTL   time.Duration // 0 = DefaultRecentTTL
 	RecordTTL   time.Duration // 0 = event.DefaultRecordTTL
 	Now         func() time.Time
+	// Registerer receives the broker's metrics; nil registers none.
+	Registerer prometheus.Registerer
 }
 
 // Broker is one node's connection to the shared Redis.
@@ -63,6 +66,10 @@ type Broker struct {
 
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	errors      *prometheus.CounterVec // by op: update, receive
+	resubscribe prometheus.Counter
+	conflicts   prometheus.Counter
 }
 
 type sub struct {
@@ -114,6 +121,18 @@ func New(rdb goredis.UniversalClient, cfg Config, log *zap.Logger) *Broker {
 		ps:   rdb.Subscribe(ctx),
 		subs: map[string]*sub{}, pending: map[string]int{},
 		cancel: cancel, done: make(chan struct{}),
+	}
+	b.errors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "callpop_broker_errors_total", Help: "Redis broker failures, by operation (update, receive).",
+	}, []string{"op"})
+	b.resubscribe = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "callpop_broker_resubscribes_total", Help: "User channels re-subscribed after a pub/sub reconnect (each triggers a catch-up).",
+	})
+	b.conflicts = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "callpop_broker_update_conflicts_total", Help: "Call-record updates retried because another webhook changed the record first.",
+	})
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(b.errors, b.resubscribe, b.conflicts)
 	}
 	go b.receive(ctx)
 	return b
@@ -184,10 +203,12 @@ func (b *Broker) Update(ctx context.Context, callID string, fn event.UpdateFunc)
 		err := b.rdb.Watch(ctx, txf, key)
 		if !errors.Is(err, goredis.TxFailedErr) {
 			if err != nil {
+				b.errors.WithLabelValues("update").Inc()
 				return fmt.Errorf("%w: update %s: %w", event.ErrUnavailable, callID, err)
 			}
 			return nil
 		}
+		b.conflicts.Inc()
 		// Another node changed the record first: read it again, after a
 		// short random pause so racing writers spread out.
 		select {
@@ -372,6 +393,7 @@ func (b *Broker) receive(ctx context.Context) {
 				_ = b.ps.Ping(ctx)
 				continue
 			}
+			b.errors.WithLabelValues("receive").Inc()
 			b.log.Warn("pub/sub receive failed; reconnecting", zap.Error(err), zap.Duration("backoff", backoff))
 			select {
 			case <-time.After(backoff):
@@ -417,6 +439,9 @@ func (b *Broker) confirmed(ch string) {
 	}
 	h := b.handler
 	b.mu.Unlock()
+	if resync != nil {
+		b.resubscribe.Inc()
+	}
 	if resync != nil && h != nil {
 		b.log.Info("resubscribed after reconnect", zap.String("user", resync.user))
 		h(event.Message{User: resync.user, Resync: true})

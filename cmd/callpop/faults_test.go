@@ -83,3 +83,34 @@ func TestRedisRestartLosesNoPopup(t *testing.T) {
 		t.Fatalf("after reconnect, active %v lacks the call", activeCallIDs(h))
 	}
 }
+
+// TestNodeStartsWithRedisDownAndBecomesReadyWhenItComes starts a node while
+// Redis is away: the process stays up, /readyz says not ready, webhooks are
+// refused, and once Redis answers everything works without a restart.
+func TestNodeStartsWithRedisDownAndBecomesReadyWhenItComes(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	rs.Kill()
+	n := startNode(t, testConfig(t, "--redis-url", rs.URL()), nil)
+	if st := n.status("/readyz"); st != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz with Redis down: %d", st)
+	}
+	if st := n.status("/healthz"); st != http.StatusOK {
+		t.Fatalf("/healthz: %d", st)
+	}
+	if st, _ := n.post("cmd", "event", "type", "INCOMING", "user", "andy", "callid", "x", "phone", "1"); st != http.StatusServiceUnavailable {
+		t.Fatalf("webhook with Redis down: %d", st)
+	}
+	rs.Restart()
+	deadline := time.Now().Add(15 * time.Second)
+	for n.status("/readyz") != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatal("not ready 15s after Redis came up")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c := n.dial("andy", "")
+	c.hello()
+	n.event("INCOMING", "andy", "y")
+	c.expectCall("INCOMING", "y")
+}

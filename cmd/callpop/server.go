@@ -72,7 +72,7 @@ func newServer(cfg *config, log *zap.Logger, opt serverOptions) (*server, error)
 			return nil, err
 		}
 		s.rdb = goredis.NewClient(opt)
-		s.broker = redis.New(s.rdb, redis.Config{}, log)
+		s.broker = redis.New(s.rdb, redis.Config{Registerer: s.registry}, log)
 	default:
 		s.broker = memory.New(memory.Config{})
 	}
