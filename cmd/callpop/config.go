@@ -4,7 +4,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 
 	"github.com/callpop/callpop/auth"
 	"github.com/callpop/callpop/broker/redis"
+	"github.com/callpop/callpop/internal/guard"
 	"github.com/callpop/callpop/webhook"
 )
 
@@ -34,9 +37,19 @@ type config struct {
 	LogLevel          string
 	ContactBudget     time.Duration
 	ShutdownTimeout   time.Duration
+	TrustedProxies    string
+	WebhookAllow      string
+	WebhookRate       string
+	ConnectRate       string
+	MaxSessions       string
 
-	origins  auth.Origins
-	logLevel zapcore.Level
+	origins      auth.Origins
+	logLevel     zapcore.Level
+	trusted      []netip.Prefix
+	webhookAllow []netip.Prefix
+	webhookRate  float64
+	connectRate  float64
+	maxSessions  int
 }
 
 // Defaults of settings that have one.
@@ -71,6 +84,11 @@ func (c *config) settings() []setting {
 		{"CALLPOP_LOG_LEVEL", "log-level", "log level: debug, info, warn, error", &c.LogLevel, nil, "info"},
 		{"CALLPOP_CONTACT_BUDGET", "contact-budget", "longest a contact look-up may keep the PBX waiting", nil, &c.ContactBudget, webhook.DefaultContactBudget.String()},
 		{"CALLPOP_SHUTDOWN_TIMEOUT", "shutdown-timeout", "longest a SIGTERM drain may take", nil, &c.ShutdownTimeout, defaultShutdownTimeout.String()},
+		{"CALLPOP_TRUSTED_PROXIES", "trusted-proxies", "comma list of proxy addresses/CIDRs whose X-Forwarded-For is believed", &c.TrustedProxies, nil, ""},
+		{"CALLPOP_WEBHOOK_ALLOW", "webhook-allow", "comma list of CIDRs the PBX posts from; empty = any", &c.WebhookAllow, nil, ""},
+		{"CALLPOP_WEBHOOK_RATE", "webhook-rate", "webhooks per second per source address (bursts of twice that); 0 = no limit", &c.WebhookRate, nil, "2000"},
+		{"CALLPOP_CONNECT_RATE", "connect-rate", "socket connections per second per client address (bursts of twice that); 0 = no limit", &c.ConnectRate, nil, "50"},
+		{"CALLPOP_MAX_SESSIONS_PER_USER", "max-sessions-per-user", "open sockets one user may hold on one node", &c.MaxSessions, nil, "32"},
 	}
 }
 
@@ -147,6 +165,26 @@ func (c *config) validate(requireSecrets bool) error {
 	}
 	if c.logLevel, err = zapcore.ParseLevel(c.LogLevel); err != nil {
 		return fmt.Errorf("--log-level (CALLPOP_LOG_LEVEL): %w", err)
+	}
+	if c.trusted, err = guard.ParsePrefixes(c.TrustedProxies); err != nil {
+		return fmt.Errorf("--trusted-proxies (CALLPOP_TRUSTED_PROXIES): %w", err)
+	}
+	if c.webhookAllow, err = guard.ParsePrefixes(c.WebhookAllow); err != nil {
+		return fmt.Errorf("--webhook-allow (CALLPOP_WEBHOOK_ALLOW): %w", err)
+	}
+	for _, n := range []struct {
+		name, v string
+		dst     *float64
+	}{
+		{"--webhook-rate (CALLPOP_WEBHOOK_RATE)", c.WebhookRate, &c.webhookRate},
+		{"--connect-rate (CALLPOP_CONNECT_RATE)", c.ConnectRate, &c.connectRate},
+	} {
+		if *n.dst, err = strconv.ParseFloat(n.v, 64); err != nil || *n.dst < 0 {
+			return fmt.Errorf("%s: %q is not a non-negative number", n.name, n.v)
+		}
+	}
+	if c.maxSessions, err = strconv.Atoi(c.MaxSessions); err != nil || c.maxSessions < 1 {
+		return fmt.Errorf("--max-sessions-per-user (CALLPOP_MAX_SESSIONS_PER_USER): %q is not a positive integer", c.MaxSessions)
 	}
 	if c.ContactBudget <= 0 || c.ShutdownTimeout <= 0 {
 		return errors.New("--contact-budget and --shutdown-timeout must be positive")

@@ -86,3 +86,14 @@ func TestServeRefusesToStartWithoutItsSecrets(t *testing.T) {
 		t.Fatalf("serve without settings: %v", err)
 	}
 }
+
+func TestGuardSettingsAreChecked(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{"CALLPOP_CRM_TOKEN": "t", "CALLPOP_JWT_SECRET": testSecret}
+	for flagName, v := range map[string]string{"--trusted-proxies": "10.0.0.0/99", "--webhook-allow": "pbx.example.com",
+		"--webhook-rate": "-1", "--connect-rate": "fast", "--max-sessions-per-user": "0"} {
+		if _, err := parseConfig("serve", []string{flagName, v}, envOf(base), true); err == nil || !strings.Contains(err.Error(), flagName) {
+			t.Errorf("%s %s: %v", flagName, v, err)
+		}
+	}
+}

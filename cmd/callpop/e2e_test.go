@@ -241,3 +241,43 @@ func TestTransferClosesTheOldLegAndRingsTheNewOneInAnyOrder(t *testing.T) {
 		t.Fatalf("mike has %v, want [t-2]", ids)
 	}
 }
+
+func TestWebhookFromOutsideThePBXNetworksIsRefused(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, testConfig(t, "--webhook-allow", "192.0.2.0/24"), nil)
+	if st, body := n.post("cmd", "event", "type", "INCOMING", "user", "andy", "callid", "x", "phone", "1"); st != http.StatusForbidden {
+		t.Fatalf("webhook from 127.0.0.1 outside the allow-list: %d %v", st, body)
+	}
+	// Behind a trusted proxy, the forwarded address counts.
+	n2 := startNode(t, testConfig(t, "--webhook-allow", "192.0.2.0/24", "--trusted-proxies", "127.0.0.1"), nil)
+	req, _ := http.NewRequest(http.MethodPost, n2.base+"/webhook", stringsReader("cmd=webhook&crm_token="+testCRMToken))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Forwarded-For", "192.0.2.10")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("webhook forwarded from the PBX network: %d", resp.StatusCode)
+	}
+}
+
+func TestConnectionFloodFromOneAddressIsLimited(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, testConfig(t, "--connect-rate", "1"), nil)
+	limited := 0
+	for range 5 {
+		resp, err := http.Get(n.base + "/ws?token=" + n.token("andy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusTooManyRequests {
+			limited++
+		}
+	}
+	if limited == 0 {
+		t.Fatal("5 connections at once from one address at 1/s were all let through")
+	}
+}

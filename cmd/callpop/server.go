@@ -23,6 +23,7 @@ import (
 	"github.com/callpop/callpop/contacts"
 	"github.com/callpop/callpop/event"
 	"github.com/callpop/callpop/hub"
+	"github.com/callpop/callpop/internal/guard"
 	"github.com/callpop/callpop/internal/jsonhttp"
 	"github.com/callpop/callpop/pbx"
 	"github.com/callpop/callpop/webhook"
@@ -92,7 +93,8 @@ func newServer(cfg *config, log *zap.Logger, opt serverOptions) (*server, error)
 		s.closeBroker()
 		return nil, err
 	}
-	s.hub = hub.New(hub.Config{CheckOrigin: cfg.origins.AllowRequest}, s.broker, log, s.registry)
+	s.hub = hub.New(hub.Config{CheckOrigin: cfg.origins.AllowRequest, MaxSessionsPerUser: cfg.maxSessions},
+		s.broker, log, s.registry)
 	pbxClient, err := pbx.New(pbx.Config{URL: cfg.PBXURL, Token: cfg.PBXToken, Logger: log.Named("pbx")})
 	if err != nil {
 		s.closeBroker()
@@ -114,10 +116,21 @@ func (s *server) routes(wh http.Handler, extra func(*server, *httprouter.Router)
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		jsonhttp.Fail(w, jsonhttp.ErrNotFound)
 	})
+	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "callpop_requests_refused_total", Help: "Requests refused by the guards, by endpoint and reason (network, rate).",
+	}, []string{"endpoint", "reason"})
+	s.registry.MustRegister(refused)
+	onRefuse := func(endpoint string) func(string) {
+		return func(reason string) { refused.WithLabelValues(endpoint, reason).Inc() }
+	}
+	wh = guard.Wrap(guard.Config{Trusted: s.cfg.trusted, Allow: s.cfg.webhookAllow,
+		Limit: guard.NewPerIP(s.cfg.webhookRate, int(2*s.cfg.webhookRate)), OnRefuse: onRefuse("webhook")}, wh)
+	ws := guard.Wrap(guard.Config{Trusted: s.cfg.trusted,
+		Limit: guard.NewPerIP(s.cfg.connectRate, int(2*s.cfg.connectRate)), OnRefuse: onRefuse("ws")}, s.jwt.RequireUser(s.hub))
 	// The PBX's single entry point, also at / for cabinets that take a host only.
 	r.Handler(http.MethodPost, "/webhook", wh)
 	r.Handler(http.MethodPost, "/", wh)
-	r.Handler(http.MethodGet, "/ws", s.jwt.RequireUser(s.hub))
+	r.Handler(http.MethodGet, "/ws", ws)
 	r.Handler(http.MethodGet, "/widget.js", widget.Handler(func(origin string) bool {
 		return s.cfg.origins.Allow(origin, "")
 	}))

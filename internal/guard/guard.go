@@ -1,0 +1,163 @@
+// Package guard protects endpoints from too much of a good thing: it finds
+// the client's address (trusting X-Forwarded-For only from known proxies),
+// limits request rates per address, and keeps the webhook to the PBX's
+// networks when an allow-list is set.
+package guard
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/callpop/callpop/internal/jsonhttp"
+)
+
+// ParsePrefixes parses a comma list of CIDRs or single addresses.
+func ParsePrefixes(list string) ([]netip.Prefix, error) {
+	var ps []netip.Prefix
+	for _, s := range strings.Split(list, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if !strings.Contains(s, "/") {
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				return nil, fmt.Errorf("guard: %q is not an address or CIDR", s)
+			}
+			ps = append(ps, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("guard: %q is not a CIDR", s)
+		}
+		ps = append(ps, p.Masked())
+	}
+	return ps, nil
+}
+
+func contains(ps []netip.Prefix, a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// ClientIP is the address of the client behind r: the peer, or, when the
+// peer is a trusted proxy, the right-most X-Forwarded-For entry that is not
+// itself a trusted proxy (entries further left are the client's own claims).
+func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}
+	}
+	peer = peer.Unmap()
+	if !contains(trusted, peer) {
+		return peer
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return peer
+		}
+		if a = a.Unmap(); !contains(trusted, a) {
+			return a
+		}
+	}
+	return peer
+}
+
+// PerIP is a token bucket per client address. The zero rate means no limit.
+type PerIP struct {
+	rate  rate.Limit
+	burst int
+
+	mu      sync.Mutex
+	buckets map[netip.Addr]*bucket // guarded by mu
+	swept   time.Time
+}
+
+type bucket struct {
+	*rate.Limiter
+	last time.Time
+}
+
+// NewPerIP allows each address perSecond requests a second, in bursts of burst.
+func NewPerIP(perSecond float64, burst int) *PerIP {
+	return &PerIP{rate: rate.Limit(perSecond), burst: max(burst, 1), buckets: map[netip.Addr]*bucket{}}
+}
+
+// Allow takes one token for a.
+func (l *PerIP) Allow(a netip.Addr) bool {
+	if l == nil || l.rate <= 0 {
+		return true
+	}
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.swept) > time.Minute { // forget idle addresses
+		for k, b := range l.buckets {
+			if now.Sub(b.last) > time.Minute {
+				delete(l.buckets, k)
+			}
+		}
+		l.swept = now
+	}
+	b := l.buckets[a]
+	if b == nil {
+		b = &bucket{Limiter: rate.NewLimiter(l.rate, l.burst)}
+		l.buckets[a] = b
+	}
+	b.last = now
+	return b.AllowN(now, 1)
+}
+
+// Config of a Guard.
+type Config struct {
+	Trusted []netip.Prefix // proxies whose X-Forwarded-For is believed
+	Allow   []netip.Prefix // empty: every network may call
+	Limit   *PerIP         // nil: no rate limit
+	// OnRefuse, when set, counts refusals by reason ("network", "rate").
+	OnRefuse func(reason string)
+}
+
+// Wrap lets a request reach next only from an allowed network and within
+// its address's rate: 403 or 429 JSON otherwise.
+func Wrap(cfg Config, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ip := ClientIP(r, cfg.Trusted)
+		if len(cfg.Allow) > 0 && !contains(cfg.Allow, ip) {
+			refuse(cfg, "network")
+			jsonhttp.Fail(w, &jsonhttp.Error{Status: http.StatusForbidden, Message: "Forbidden"})
+			return
+		}
+		if !cfg.Limit.Allow(ip) {
+			refuse(cfg, "rate")
+			w.Header().Set("Retry-After", "1")
+			jsonhttp.Fail(w, jsonhttp.ErrTooManyRequests)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func refuse(cfg Config, reason string) {
+	if cfg.OnRefuse != nil {
+		cfg.OnRefuse(reason)
+	}
+}
