@@ -42,6 +42,7 @@ type config struct {
 	WebhookRate       string
 	ConnectRate       string
 	MaxSessions       string
+	AdminAddr         string
 
 	origins      auth.Origins
 	logLevel     zapcore.Level
@@ -88,6 +89,7 @@ func (c *config) settings() []setting {
 		{"CALLPOP_WEBHOOK_ALLOW", "webhook-allow", "comma list of CIDRs the PBX posts from; empty = any", &c.WebhookAllow, nil, ""},
 		{"CALLPOP_WEBHOOK_RATE", "webhook-rate", "webhooks per second per source address (bursts of twice that); 0 = no limit", &c.WebhookRate, nil, "2000"},
 		{"CALLPOP_CONNECT_RATE", "connect-rate", "socket connections per second per client address (bursts of twice that); 0 = no limit", &c.ConnectRate, nil, "50"},
+		{"CALLPOP_ADMIN_ADDR", "admin-addr", "listen address of the admin listener (pprof); empty = off. Keep it on loopback", &c.AdminAddr, nil, ""},
 		{"CALLPOP_MAX_SESSIONS_PER_USER", "max-sessions-per-user", "open sockets one user may hold on one node", &c.MaxSessions, nil, "32"},
 	}
 }

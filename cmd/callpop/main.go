@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -96,7 +98,35 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		s.close()
 		return fmt.Errorf("--addr (CALLPOP_ADDR): %w", err)
 	}
+	if cfg.AdminAddr != "" {
+		stop, err := serveAdmin(cfg.AdminAddr, log)
+		if err != nil {
+			ln.Close()
+			s.close()
+			return err
+		}
+		defer stop()
+	}
 	return s.serve(ctx, ln)
+}
+
+// serveAdmin runs the admin listener: Go's profiler, for "how we profiled"
+// (docs/benchmarks.md). Off by default; it must not face the network.
+func serveAdmin(addr string, log *zap.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--admin-addr (CALLPOP_ADMIN_ADDR): %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("admin listener (pprof)", zap.String("addr", ln.Addr().String()))
+	return func() { _ = srv.Close() }, nil
 }
 
 func runToken(args []string, getenv func(string) string, stdout io.Writer) error {
