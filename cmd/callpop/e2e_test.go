@@ -281,3 +281,40 @@ func TestConnectionFloodFromOneAddressIsLimited(t *testing.T) {
 		t.Fatal("5 connections at once from one address at 1/s were all let through")
 	}
 }
+
+func TestRepeatedWebhooksAreAppliedOnceAndAnswered200(t *testing.T) {
+	t.Parallel()
+	for _, kind := range brokers {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			a, b := cluster(t, kind)
+			c := a.dial("andy", "")
+			c.hello()
+			for _, n := range []*node{a, b, a} { // the same webhook, three times, on any node
+				n.event("INCOMING", "andy", "d-1")
+			}
+			for _, n := range []*node{b, a} {
+				n.event("ACCEPTED", "andy@acme", "d-1")
+			}
+			c.expectCall("INCOMING", "d-1")
+			c.expectCall("ACCEPTED", "d-1")
+			for range 2 {
+				st, _ := b.post("cmd", "history", "type", "in", "user", "andy", "phone", "79101234567",
+					"start", "20261125T120000Z", "duration", "30", "callid", "d-1", "status", "Success")
+				if st != http.StatusOK {
+					t.Fatalf("repeated history: %d", st)
+				}
+			}
+			c.expectCall("COMPLETED", "d-1") // closed by the record, once
+			if f := c.next(); f["type"] != "history" {
+				t.Fatalf("got %v, want the history frame", f)
+			}
+			a.event("INCOMING", "andy", "d-2") // the next frame is new: nothing was repeated
+			c.expectCall("INCOMING", "d-2")
+			_, body := a.api("andy", http.MethodGet, "/api/calls", "")
+			if calls := body["calls"].([]any); len(calls) != 1 {
+				t.Fatalf("recent calls after a repeated record: %v", calls)
+			}
+		})
+	}
+}
