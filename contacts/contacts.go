@@ -1,5 +1,8 @@
-// Package contacts is the built-in contact directory: phone numbers mapped to
-// a contact name and a responsible manager, loaded from a CSV file.
+// Package contacts answers who is calling: the built-in directory (phone
+// numbers mapped to a contact name and a responsible manager, loaded from a
+// CSV file), the look-up in the customer's CRM (CRM, with a Cache: in memory,
+// or shared through Redis by contacts/rediscache), and Chain, which asks the
+// CRM first and falls back to the directory.
 package contacts
 
 import (

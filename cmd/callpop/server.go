@@ -21,6 +21,7 @@ import (
 	"github.com/callpop/callpop/broker/memory"
 	"github.com/callpop/callpop/broker/redis"
 	"github.com/callpop/callpop/contacts"
+	"github.com/callpop/callpop/contacts/rediscache"
 	"github.com/callpop/callpop/event"
 	"github.com/callpop/callpop/hub"
 	"github.com/callpop/callpop/internal/guard"
@@ -32,16 +33,19 @@ import (
 
 // server is one callpop node: the wiring of broker, webhook, hub and routes.
 type server struct {
-	cfg      *config
-	log      *zap.Logger
-	broker   event.Broker
-	rdb      *goredis.Client // nil on the embedded broker
-	hub      *hub.Hub
-	api      *api.API
-	jwt      *auth.JWT
-	registry *prometheus.Registry
-	handler  http.Handler
-	draining atomic.Bool
+	cfg    *config
+	log    *zap.Logger
+	broker event.Broker
+	rdb    *goredis.Client // nil on the embedded broker
+	// crm and contactRDB exist when contacts are looked up in the CRM.
+	crm        *contacts.CRM
+	contactRDB *goredis.Client
+	hub        *hub.Hub
+	api        *api.API
+	jwt        *auth.JWT
+	registry   *prometheus.Registry
+	handler    http.Handler
+	draining   atomic.Bool
 }
 
 // serverOptions are what a mode or a test adds to what cfg says.
@@ -77,27 +81,22 @@ func newServer(cfg *config, log *zap.Logger, opt serverOptions) (*server, error)
 	default:
 		s.broker = memory.New(memory.Config{})
 	}
-	dir := opt.directory
-	if dir == nil && cfg.Contacts != "" {
-		d, err := contacts.LoadFile(cfg.Contacts)
-		if err != nil {
-			s.closeBroker()
-			return nil, fmt.Errorf("--contacts (CALLPOP_CONTACTS): %w", err)
-		}
-		log.Info("contact directory loaded", zap.Int("numbers", d.Len()))
-		dir = d
+	dir, err := s.directory(cfg, opt.directory)
+	if err != nil {
+		s.close()
+		return nil, err
 	}
 	wh, err := webhook.New(webhook.Config{CRMToken: cfg.CRMToken, ContactBudget: cfg.ContactBudget},
 		s.broker, dir, log, s.registry)
 	if err != nil {
-		s.closeBroker()
+		s.close()
 		return nil, err
 	}
 	s.hub = hub.New(hub.Config{CheckOrigin: cfg.origins.AllowRequest, MaxSessionsPerUser: cfg.maxSessions},
 		s.broker, log, s.registry)
 	pbxClient, err := pbx.New(pbx.Config{URL: cfg.PBXURL, Token: cfg.PBXToken, Logger: log.Named("pbx")})
 	if err != nil {
-		s.closeBroker()
+		s.close()
 		return nil, fmt.Errorf("--pbx-url, --pbx-token (CALLPOP_PBX_URL, CALLPOP_PBX_TOKEN): %w", err)
 	}
 	s.api = api.New(api.Config{AllowOrigin: func(o string) bool { return cfg.origins.Allow(o, "") }},
@@ -211,8 +210,63 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
-// close releases the broker and Redis client; the hub must be shut down.
-func (s *server) close() { s.closeBroker() }
+// directory builds the contact directory: the CRM look-up first when
+// --contact-url is set (cached in Redis on a cluster), the built-in CSV
+// directory as the fallback when the CRM fails, is slow or does not know.
+func (s *server) directory(cfg *config, given event.Directory) (event.Directory, error) {
+	if given != nil {
+		return given, nil
+	}
+	var csv event.Directory // stays a nil interface without a file
+	if cfg.Contacts != "" {
+		d, err := contacts.LoadFile(cfg.Contacts)
+		if err != nil {
+			return nil, fmt.Errorf("--contacts (CALLPOP_CONTACTS): %w", err)
+		}
+		s.log.Info("contact directory loaded", zap.Int("numbers", d.Len()))
+		csv = d
+	}
+	if cfg.ContactURL == "" {
+		return csv, nil
+	}
+	var cache contacts.Cache // nil: an in-process cache
+	if cfg.RedisURL != "" {
+		opt, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return nil, err
+		}
+		// A small client of its own that honours context deadlines, so a
+		// stalled Redis cannot eat the contact budget.
+		opt.ContextTimeoutEnabled = true
+		opt.PoolSize = 8
+		s.contactRDB = goredis.NewClient(opt)
+		cache = rediscache.New(s.contactRDB)
+	}
+	crm, err := contacts.NewCRM(contacts.CRMConfig{
+		URLTemplate: cfg.ContactURL,
+		Timeout:     cfg.ContactBudget * 4 / 5, // leaves the fallback its turn within the budget
+	}, cache, s.log)
+	if err != nil {
+		return nil, fmt.Errorf("--contact-url (CALLPOP_CONTACT_URL): %w", err)
+	}
+	s.crm = crm
+	if csv == nil {
+		return crm, nil
+	}
+	return contacts.Chain(crm, csv), nil
+}
+
+// close releases the CRM look-up, the broker and the Redis clients; the hub
+// must be shut down first.
+func (s *server) close() {
+	if s.crm != nil {
+		_ = s.crm.Close()
+	}
+	if s.contactRDB != nil {
+		_ = s.contactRDB.Close()
+	}
+	s.closeBroker()
+}
 
 func (s *server) closeBroker() {
 	_ = s.broker.Close()
