@@ -1,8 +1,16 @@
-// Package widget serves the embeddable call-popup widget (widget.js) and the
-// demo CRM page (demo.html), both embedded in the binary, so `go build` needs
-// no Node and a deploy is one file.
+// Package widget serves the embeddable call-popup widget (widget.js), its
+// panel (panel.js, served as /widget-panel.js) and the demo CRM page
+// (demo.html), all embedded in the binary, so `go build` needs no Node and a
+// deploy is one file.
 //
-// Both are served cache-safely: a strong ETag derived from the content,
+// widget.js is the popup core and has a size budget (12 KiB gzipped, checked
+// by the tests); the panel — DND and department switches, recent calls — is
+// imported by widget.js, with import(), the first time it is opened. A module
+// script from another origin is fetched with CORS: the CRM page's origin must
+// be allowed (CALLPOP_ALLOWED_ORIGINS) for the panel to load, as it must be
+// for the socket and the page API.
+//
+// All are served cache-safely: a strong ETag derived from the content,
 // Cache-Control: no-cache (browsers revalidate every load and get a 304 until
 // a deploy changes the file), and a gzip copy compressed once at start-up.
 package widget
@@ -21,14 +29,21 @@ import (
 //go:embed widget.js
 var script []byte
 
+//go:embed panel.js
+var panel []byte
+
 //go:embed demo.html
 var demoPage []byte
 
 // Script returns the widget's source as served (for tests and tooling).
 func Script() []byte { return bytes.Clone(script) }
 
+// Panel returns the panel's source as served (for tests and tooling).
+func Panel() []byte { return bytes.Clone(panel) }
+
 var (
 	scriptAsset = newAsset(script, "text/javascript; charset=utf-8")
+	panelAsset  = newAsset(panel, "text/javascript; charset=utf-8")
 	demoAsset   = newAsset(demoPage, "text/html; charset=utf-8")
 )
 
@@ -37,6 +52,20 @@ var (
 // its Origin); nil allows none. Pages embedding it with a plain <script src>
 // need no CORS; only fetch() or <script crossorigin> do.
 func Handler(allowed func(origin string) bool) http.Handler {
+	return corsAsset(scriptAsset, allowed)
+}
+
+// PanelHandler serves the widget's panel (GET /widget-panel.js) on GET and
+// HEAD, as Handler serves widget.js. widget.js imports it as a module, and a
+// cross-origin module is fetched with CORS, so on a CRM page served from
+// another origin the panel loads only when allowed(origin) holds: route it
+// with the same allowed as Handler (CALLPOP_ALLOWED_ORIGINS).
+func PanelHandler(allowed func(origin string) bool) http.Handler {
+	return corsAsset(panelAsset, allowed)
+}
+
+// corsAsset serves a, letting the origins allowed admits read it.
+func corsAsset(a *asset, allowed func(origin string) bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if allowed != nil {
 			// The answer depends on Origin, so a shared cache must key on
@@ -47,7 +76,7 @@ func Handler(allowed func(origin string) bool) http.Handler {
 				w.Header().Set("Access-Control-Allow-Origin", o)
 			}
 		}
-		scriptAsset.serve(w, r)
+		a.serve(w, r)
 	})
 }
 

@@ -2,16 +2,23 @@
  * callpop widget: call popups for a CRM page (docs/contract.md, "Widget embed").
  *
  *   <script src="https://callpop.example.com/widget.js"></script>
- *   <script>CallPop.init({url, token, getToken, crmLink, lang, onEvent, sound, notify})</script>
+ *   <script>CallPop.init({url, token, getToken, crmLink, lang, onEvent, sound, notify, telLinks})</script>
  *
  * One framework-free file, no build step. Everything lives in one <callpop-widget>
  * element with an open shadow root, so the host page's CSS cannot reach in and
- * ours cannot leak out; the only global is window.CallPop.
+ * ours cannot leak out; the only global is window.CallPop. The panel
+ * (panel.js) is imported from the server when first opened.
  *
  * DOM contract (browser tests rely on it): each popup card is a [data-callid]
- * element with data-event (the call's last event for this user) and data-state
- * (ring | talk | out | missed | xfer); the status dot is .dot[data-status]
- * (live | reconnecting | offline) with a title saying why.
+ * element with data-event (the call's last event for this user), data-state
+ * (ring | talk | out | missed | xfer) and, when its phone can be dialled, a
+ * button.callback (disabled while the call is placed; a failure shows in
+ * .note). The status dot is .dot[data-status] (live | reconnecting | offline)
+ * with a title saying why; beside it button.open (aria-expanded) opens the
+ * panel, its .badge holding the unseen missed calls' count (hidden at 0). The
+ * panel is .panel with switches (role=switch, aria-checked) [data-dnd] and
+ * [data-group=<group id>], and recent calls [data-record=<callid>] with
+ * data-missed and data-seen (true | false); more in panel.js.
  */
 (function (G) {
   'use strict';
@@ -145,7 +152,32 @@
     return cards.some((c) => c.until && c.until <= now) ? cards.filter((c) => !c.until || c.until > now) : cards;
   }
 
-  const internals = { fmtPhone, cmpId, backoff, closeAction, afterHello, fmtDur, crmHref, reduce, expire, BASE_MS, CAP_MS, MISSED_MS, XFER_MS };
+  // normPhone turns a tel: href or a typed number into what the PBX dials (a
+  // leading + and digits); '' when it is not a number.
+  function normPhone(p) {
+    p = String(p == null ? '' : p).replace(/^tel:/i, '');
+    try { p = decodeURIComponent(p); } catch (e) { /* keep it undecoded */ }
+    p = p.split(/[;?,]/)[0].replace(/[\s().\/-]/g, '');
+    return /^\+?\d{2,20}$/.test(p) ? p : '';
+  }
+
+  // missed reports whether a call record is an incoming call nobody took
+  // (event.Record.Missed).
+  const missed = (r) => r.direction === 'in' && !/^success$/i.test(r.status);
+
+  // unseen folds news of missed calls into a copy of m (callid → true while
+  // unseen, false once seen; seen is final, so news in any order cannot undo
+  // it). x is a history or seen frame, a GET /api/calls answer, or {all:1}.
+  function unseen(m, x) {
+    const n = new Map(m);
+    if (x.all) n.forEach((v, k) => n.set(k, false));
+    for (const r of x.type === 'seen' ? [{ callid: x.callid, seen: 1 }] : x.type === 'history' ? [x] : x.calls || []) {
+      if (r.callid && n.get(r.callid) !== false && (r.seen || missed(r))) n.set(r.callid, !r.seen);
+    }
+    return n;
+  }
+
+  const internals = { fmtPhone, cmpId, backoff, closeAction, afterHello, fmtDur, crmHref, reduce, expire, normPhone, missed, unseen, BASE_MS, CAP_MS, MISSED_MS, XFER_MS };
   if (typeof module === 'object' && module && module.exports && typeof window === 'undefined') {
     module.exports = internals;
   }
@@ -163,6 +195,8 @@
       1012: 'перезапуск сервера', 4000: 'не успевали получать события', 4001: 'срок токена истёк',
       4002: 'сервис временно недоступен', 4003: 'открыто слишком много вкладок', 4500: 'токен не подходит',
       4501: 'ошибка протокола',
+      call: 'Перезвонить', fail: 'Не удалось позвонить', calling: 'Звоним', panel: 'Звонки и настройки',
+      unseen: 'пропущенных',
     },
     en: {
       ring: 'Incoming call', talk: 'In call', out: 'Outgoing call', missed: 'Missed call',
@@ -172,6 +206,8 @@
       1012: 'server restart', 4000: 'too slow to keep up', 4001: 'token expired',
       4002: 'service temporarily unavailable', 4003: 'too many open tabs', 4500: 'token not valid here',
       4501: 'protocol error',
+      call: 'Call back', fail: 'Call failed', calling: 'Calling', panel: 'Calls and settings',
+      unseen: 'missed',
     },
   };
 
@@ -190,17 +226,22 @@ font:14px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:
 .timer{font-variant-numeric:tabular-nums}
 .close{all:unset;cursor:pointer;width:24px;height:24px;border-radius:50%;text-align:center;line-height:24px;font-size:18px;color:#5b6475}
 .close:hover{background:#eef0f4}
-.close:focus-visible,.crm:focus-visible{outline:2px solid #2f80ed;outline-offset:2px}
 .phone{font-size:18px;font-weight:700;margin:4px 0 2px;font-variant-numeric:tabular-nums}
 .name{font-weight:600;overflow-wrap:anywhere}
 .resp,.dept,.via{color:#5b6475;font-size:13px}
 .crm{display:inline-block;margin-top:8px;color:#2f80ed;font-weight:600;text-decoration:none}
 .crm:hover{text-decoration:underline}
+.callback{font:inherit;font-weight:600;cursor:pointer;border:0;border-radius:6px;padding:4px 12px;margin:8px 12px 0 0;background:#27ae60;color:#fff}
+.callback:disabled{opacity:.6}
+.bar{display:flex;align-items:center;gap:8px}
+.open{all:unset;position:relative;cursor:pointer;width:36px;height:36px;border-radius:50%;background:#fff;box-shadow:0 2px 10px #0004;text-align:center;line-height:36px;font-size:18px}
+.badge{position:absolute;top:-4px;right:-6px;padding:0 5px;border-radius:9px;background:#eb5757;color:#fff;font:700 11px/18px system-ui}
 .note{background:#1d2433;color:#fff;border-radius:8px;padding:6px 10px;font-size:13px;max-width:320px}
 .note:empty{display:none}
 .dot{width:10px;height:10px;margin:2px;border-radius:50%;background:#f2c94c;box-shadow:0 0 0 2px #fff}
 .dot[data-status=live]{background:#27ae60}.dot[data-status=offline]{background:#eb5757}
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
+:focus-visible{outline:2px solid #2f80ed;outline-offset:2px}
 @keyframes in{from{opacity:0;transform:translateY(8px)}}
 @keyframes pulse{to{opacity:.3}}
 @media (prefers-reduced-motion:reduce){.card,.ring .state::before{animation:none}}`;
@@ -225,6 +266,7 @@ font:14px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:
     const t = TEXT[o.lang === 'en' ? 'en' : 'ru'];
     const base = String(o.url || (SRC ? new URL(SRC).origin : location.origin)).replace(/\/+$/, '');
     const self = { base, o, token: o.token, stop };
+    self.call = (p) => api(self, 'POST', '/api/call', { phone: normPhone(p) || String(p) });
 
     // DOM: the host element's inline style beats any page rule that is not
     // !important; the shadow root keeps our CSS in and the page's out.
@@ -236,7 +278,12 @@ font:14px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:
     const note = h('div', 'note', '', wrap);
     note.setAttribute('role', 'status');
     const stack = h('div', 'stack', '', wrap);
-    const dot = h('span', 'dot', '', wrap);
+    const bar = h('div', 'bar', '', wrap);
+    const pb = h('button', 'open', '\u260e', bar); // opens the panel
+    pb.type = 'button';
+    pb.setAttribute('aria-expanded', 'false');
+    const badge = h('span', 'badge', '', pb);
+    const dot = h('span', 'dot', '', bar);
     dot.setAttribute('role', 'img');
     const live = h('div', 'sr', '', wrap); // announces new incoming calls
     live.setAttribute('aria-live', 'assertive');
@@ -244,6 +291,8 @@ font:14px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:
 
     let cards = [];
     const els = new Map(); // callid → card element
+    const busy = new Set(); // callids whose call back is in flight
+    let miss = new Map(), panel = null, loading = null; // see unseen; the panel
     let ws = null, timer = 0, attempt = 0, refresh = false, stopped = false;
     let lastId = null, helloLast = null, user = '', skew = 0, tick = 0, noteTimer = 0;
 
@@ -292,6 +341,20 @@ font:14px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:
       if (ct.responsible) h('div', 'resp', t.resp + ': ' + ct.responsible, el);
       if (f.groupRealName) h('div', 'dept', t.dept + ': ' + f.groupRealName, el);
       if (f.diversion) h('div', 'via', t.via + ': ' + fmtPhone(f.diversion), el);
+      if (normPhone(f.phone)) {
+        const b = h('button', 'callback', t.call, el);
+        b.type = 'button';
+        b.disabled = busy.has(c.callid);
+        b.onclick = () => {
+          busy.add(c.callid);
+          b.disabled = true;
+          dial(f.phone).finally(() => {
+            busy.delete(c.callid);
+            const x = els.get(c.callid);
+            if (x) x.querySelector('.callback').disabled = false;
+          });
+        };
+      }
       const href = crmHref(o.crmLink, f.phone);
       if (href) {
         const a = h('a', 'crm', t.crm, el);
@@ -330,6 +393,45 @@ font:14px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:
       if (next === cards) return;
       cards = next;
       render();
+    }
+
+    const dial = (p) => self.call(p).catch((e) => { if (!stopped) say(note, t.fail + ': ' + e.message, 5000); });
+
+    // ---- the panel, imported on first use, and its badge.
+
+    function feed(x) {
+      miss = unseen(miss, x);
+      const k = [...miss.values()].filter(Boolean).length;
+      badge.textContent = k;
+      badge.hidden = !k;
+      pb.setAttribute('aria-label', t.panel + (k ? ', ' + t.unseen + ': ' + k : ''));
+    }
+    feed({});
+    const ctx = Object.assign({
+      host: wrap, before: bar, btn: pb, lang: o.lang, feed, miss: () => miss, call: self.call,
+      api: (m, p, b) => api(self, m, p, b),
+    }, internals);
+    pb.onclick = () => {
+      if (panel) return panel.toggle();
+      loading = loading || import(base + '/widget-panel.js').then(() => {
+        if (stopped) return;
+        panel = G.CallPop._panel(ctx);
+        panel.toggle();
+      }).catch((e) => {
+        loading = null; // try again on the next click
+        say(note, t.offline + ': ' + e.message, 4000);
+      });
+    };
+
+    // telLinks: a click on any tel: link calls through the PBX, unless the
+    // page handled it itself or a modifier key is down.
+    function onTel(e) {
+      if (e.defaultPrevented || e.button || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) return;
+      const a = e.composedPath()[0].closest('a[href^="tel:" i]'), p = a && normPhone(a.getAttribute('href'));
+      if (!p) return;
+      e.preventDefault();
+      say(note, t.calling + ' ' + fmtPhone(p) + '\u2026', 4000);
+      dial(p);
     }
 
     // dismiss hides a card locally (Escape or ×); focus moves to the next card.
@@ -431,6 +533,7 @@ font:14px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:
       gesture();
       if (e.key !== 'Escape') return;
       const a = root.activeElement, el = a && a.closest('[data-callid]');
+      if (!el && panel && panel.open) return panel.toggle(); // Escape closes the panel first
       const c = el ? { callid: el.dataset.callid } : cards.find((x) => !x.hidden);
       if (c) dismiss(c.callid);
     }
@@ -500,15 +603,19 @@ font:14px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:
         helloLast = f.last || null;
         status('live');
         set(reduce(cards, f, Date.now()));
+        // No replay follows: ask for the unseen missed calls.
+        if (!f.recovered) api(self, 'GET', '/api/calls?limit=30').then(feed, () => {});
       } else {
         if (f.id) {
           if (lastId && cmpId(f.id, lastId) <= 0) return; // already processed
           lastId = f.id;
         }
+        feed(f);
         // Missed events replayed after a resume are already reflected in
         // hello's active calls: the host hears of them, the cards do not.
         if (!(helloLast && f.id && cmpId(f.id, helloLast) <= 0)) show(f);
       }
+      if (panel) panel.frame(f);
       emit(f); // after the DOM is up to date
     }
 
@@ -555,6 +662,7 @@ font:14px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:
       if (ws) { ws.onclose = null; ws.close(1000); ws = null; }
       document.removeEventListener('keydown', onKey, true);
       document.removeEventListener('pointerdown', gesture, true);
+      document.removeEventListener('click', onTel);
       G.removeEventListener('online', onOnline);
       if (bc) bc.close();
       if (ac) ac.close().catch(() => {});
@@ -564,10 +672,31 @@ font:14px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:
 
     document.addEventListener('keydown', onKey, true);
     document.addEventListener('pointerdown', gesture, true);
+    if (o.telLinks) document.addEventListener('click', onTel);
     G.addEventListener('online', onOnline);
     status('reconnecting', t.connecting);
     connect();
     return self;
+  }
+
+  // api calls the page API as s's user: it resolves to the JSON answer, or
+  // rejects with an Error carrying the answer's "error" and status. An
+  // expired token is refreshed once through getToken.
+  function api(s, method, path, body) {
+    const req = () => fetch(s.base + path, {
+      method,
+      headers: { Authorization: 'Bearer ' + s.token, 'Content-Type': 'application/json' },
+      body: body && JSON.stringify(body),
+    });
+    return req()
+      .then((r) => (r.status === 401 && s.o.getToken
+        ? Promise.resolve(s.o.getToken()).then((tk) => { if (tk) s.token = tk; return req(); })
+        : r))
+      .then(async (r) => {
+        const j = await r.json().catch(() => ({}));
+        if (!r.ok) throw Object.assign(new Error((j && j.error) || 'HTTP ' + r.status), { status: r.status });
+        return j;
+      });
   }
 
   // destroy disconnects (no reconnect) and removes the element.
@@ -584,26 +713,9 @@ font:14px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:
       S = start(Object.assign({}, opts));
     },
 
-    // call places a call through the server (POST /api/call). It resolves to
-    // the server's JSON answer, or rejects with an Error carrying its "error".
-    // An expired token is refreshed once through getToken.
+    // call places a call through the server (POST /api/call); see api.
     call(phone) {
-      const s = S;
-      if (!s) return Promise.reject(new Error('CallPop: call init() first'));
-      const post = () => fetch(s.base + '/api/call', {
-        method: 'POST',
-        headers: { Authorization: 'Bearer ' + s.token, 'Content-Type': 'application/json' },
-        body: JSON.stringify({ phone: String(phone == null ? '' : phone).replace(/[\s().-]/g, '') }),
-      });
-      return post()
-        .then((r) => (r.status === 401 && s.o.getToken
-          ? Promise.resolve(s.o.getToken()).then((tk) => { if (tk) s.token = tk; return post(); })
-          : r))
-        .then(async (r) => {
-          const j = await r.json().catch(() => ({}));
-          if (!r.ok) throw new Error((j && j.error) || 'HTTP ' + r.status);
-          return j;
-        });
+      return S ? S.call(phone) : Promise.reject(new Error('CallPop: call init() first'));
     },
 
     destroy,

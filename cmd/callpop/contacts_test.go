@@ -38,8 +38,8 @@ func TestContactsComeFromTheCRMWithTheDirectoryAsFallback(t *testing.T) {
 
 	cases := []struct{ phone, name string }{
 		{"+7 910 123-45-67", "ООО Рога и Копыта"}, // the CRM knows it
-		{"89165550101", "ИП Петров"},             // the CRM fails: the directory answers
-		{"79990000001", ""},                      // the CRM hangs: {} within the budget
+		{"89165550101", "ИП Петров"},              // the CRM fails: the directory answers
+		{"79990000001", ""},                       // the CRM hangs: {} within the budget
 	}
 	for _, c := range cases {
 		start := time.Now()
