@@ -201,8 +201,13 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 	s.draining.Store(true)
 	dctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
+	// Sockets are closed as soon as the listener is: http.Server.Shutdown
+	// does not touch hijacked connections, and it may wait seconds for idle
+	// keep-alive connections a browser opened but never used.
+	hubDone := make(chan error, 1)
+	srv.RegisterOnShutdown(func() { hubDone <- s.hub.Shutdown(dctx) })
 	err := srv.Shutdown(dctx)
-	if herr := s.hub.Shutdown(dctx); herr != nil {
+	if herr := <-hubDone; herr != nil {
 		err = errors.Join(err, fmt.Errorf("hub: %w", herr))
 	}
 	s.close()
