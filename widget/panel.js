@@ -52,7 +52,7 @@
       title: 'Звонки и настройки', close: 'Закрыть', settings: 'Настройки', dnd: 'Не беспокоить',
       groups: 'Приём звонков отделов', nogroups: 'Отделов нет', recent: 'Последние звонки',
       only: 'Только пропущенные', allseen: 'Отметить все просмотренными', seen: 'Просмотрено',
-      seenLabel: 'Отметить просмотренным', call: 'Перезвонить', calling: 'Звоним', rec: 'Запись разговора',
+      seenLabel: 'Отметить просмотренным звонок', call: 'Перезвонить', calling: 'Звоним', rec: 'Запись разговора',
       recerr: 'Запись недоступна', empty: 'Звонков пока нет', nomissed: 'Пропущенных нет',
       loading: 'Загрузка…', in: 'Входящий', out: 'Исходящий', missed: 'Пропущенный',
       Cancel: 'отменён', Busy: 'занято', NotAvailable: 'недоступен', NotAllowed: 'запрещён', NotFound: 'не найден',
@@ -64,8 +64,8 @@
     en: {
       title: 'Calls and settings', close: 'Close', settings: 'Settings', dnd: 'Do not disturb',
       groups: 'Department calls', nogroups: 'No departments', recent: 'Recent calls',
-      only: 'Missed only', allseen: 'Mark all seen', seen: 'Seen',
-      seenLabel: 'Mark seen', call: 'Call back', calling: 'Calling', rec: 'Call recording',
+      only: 'Missed only', allseen: 'Mark all seen', seen: 'Mark seen',
+      seenLabel: 'Mark seen: call from', call: 'Call back', calling: 'Calling', rec: 'Call recording',
       recerr: 'Recording unavailable', empty: 'No calls yet', nomissed: 'No missed calls',
       loading: 'Loading…', in: 'Incoming', out: 'Outgoing', missed: 'Missed',
       Cancel: 'cancelled', Busy: 'busy', NotAvailable: 'not available', NotAllowed: 'not allowed', NotFound: 'not found',
@@ -158,7 +158,7 @@
   // The panel.
 
   const CSS = `
-.panel{width:340px;max-width:calc(100vw - 32px);max-height:min(560px,calc(100vh - 80px));overflow:auto;background:#fff;
+.panel{width:340px;max-width:calc(100vw - 32px);max-height:min(520px,65vh);overflow:auto;background:#fff;
 border-radius:10px;box-shadow:0 6px 24px rgba(15,23,42,.2);padding:10px 12px 12px;animation:in .18s ease-out}
 .panel[hidden],.panel [hidden]{display:none}
 .ph{display:flex;align-items:center;gap:8px}
@@ -182,11 +182,12 @@ border-radius:10px;box-shadow:0 6px 24px rgba(15,23,42,.2);padding:10px 12px 12p
 .r1{display:flex;align-items:baseline;gap:8px}
 .kind{font-size:11px;font-weight:600;text-transform:uppercase;color:#5b6475}
 .rec[data-missed=true] .kind{color:#c0392b}
-.num{flex:1;font-weight:700;font-variant-numeric:tabular-nums}
-.when,.info,.empty,.recerr{color:#5b6475;font-size:12px}
+.num{flex:1;font-weight:700;font-variant-numeric:tabular-nums;white-space:nowrap}
+.when,.info,.empty,.recerr{color:#5b6475;font-size:12px}.when{white-space:nowrap}
 .info{overflow-wrap:anywhere}
 .ra{display:flex;align-items:center;gap:12px;margin-top:4px}
-.panel .callback{margin:0;padding:2px 10px;font-size:13px}
+.panel .callback{margin:0;padding:2px 10px;font-size:13px;background:#e6f5ec;color:#1e7a45}
+.panel .callback:hover{background:#d2eedd}
 .panel audio{display:block;width:100%;height:32px;margin-top:6px}
 .panel :focus-visible{outline:2px solid #2f80ed;outline-offset:2px}
 @media (prefers-reduced-motion:reduce){.panel,.tr,.tr::after{animation:none;transition:none}}`;
@@ -421,24 +422,27 @@ border-radius:10px;box-shadow:0 6px 24px rgba(15,23,42,.2);padding:10px 12px 12p
         if (!keep.has(id)) { li.remove(); items.delete(id); }
       }
       if (got) empty.textContent = shown ? '' : missOnly ? t.nomissed : t.empty;
-      all.hidden = ![...c.miss.values()].some(Boolean);
+      const none = ![...c.miss.values()].some(Boolean);
+      if (none && focused() === all) only.focus(); // before it hides, taking focus along
+      all.hidden = none;
     }
 
     // ---- open, close, frames.
 
     function toggle() {
       open = !open;
-      el.hidden = !open;
       ctx.btn.setAttribute('aria-expanded', String(open));
       if (open) {
+        el.hidden = false;
         loadSettings();
         loadCalls();
         draw();
         el.focus();
       } else {
+        if (el.contains(focused())) ctx.btn.focus(); // before it hides, taking focus along
+        el.hidden = true;
         clearTimeout(msgTimer);
         msg.textContent = '';
-        if (el.contains(focused())) ctx.btn.focus();
       }
     }
     x.onclick = toggle;

@@ -36,14 +36,48 @@ var panel []byte
 var demoPage []byte
 
 // Script returns the widget's source as served (for tests and tooling).
-func Script() []byte { return bytes.Clone(script) }
+func Script() []byte { return bytes.Clone(scriptAsset.body) }
 
 // Panel returns the panel's source as served (for tests and tooling).
-func Panel() []byte { return bytes.Clone(panel) }
+func Panel() []byte { return bytes.Clone(panelAsset.body) }
+
+// stripComments drops whole-line comments, blank lines and indentation from
+// the embedded JavaScript before it is served: the source keeps its
+// explanations, browsers get fewer bytes. It is deliberately no minifier: it
+// only removes lines that are nothing but a comment, so code is served as
+// written (and the browser tests run exactly what is served).
+func stripComments(src []byte) []byte {
+	var out bytes.Buffer
+	inBlock := false
+	for _, line := range bytes.Split(src, []byte("\n")) {
+		t := bytes.TrimSpace(line)
+		if inBlock {
+			if i := bytes.Index(t, []byte("*/")); i >= 0 {
+				inBlock = false
+				t = bytes.TrimSpace(t[i+2:])
+			} else {
+				continue
+			}
+		} else if bytes.HasPrefix(t, []byte("/*")) {
+			if i := bytes.Index(t[2:], []byte("*/")); i >= 0 {
+				t = bytes.TrimSpace(t[i+4:])
+			} else {
+				inBlock = true
+				continue
+			}
+		}
+		if len(t) == 0 || bytes.HasPrefix(t, []byte("//")) {
+			continue
+		}
+		out.Write(t)
+		out.WriteByte('\n')
+	}
+	return out.Bytes()
+}
 
 var (
-	scriptAsset = newAsset(script, "text/javascript; charset=utf-8")
-	panelAsset  = newAsset(panel, "text/javascript; charset=utf-8")
+	scriptAsset = newAsset(stripComments(script), "text/javascript; charset=utf-8")
+	panelAsset  = newAsset(stripComments(panel), "text/javascript; charset=utf-8")
 	demoAsset   = newAsset(demoPage, "text/html; charset=utf-8")
 )
 

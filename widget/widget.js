@@ -268,10 +268,10 @@ font:14px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:
     const self = { base, o, token: o.token, stop };
     self.call = (p) => api(self, 'POST', '/api/call', { phone: normPhone(p) || String(p) });
 
-    // DOM: the host element's inline style beats any page rule that is not
-    // !important; the shadow root keeps our CSS in and the page's out.
+    // DOM: the host element's inline !important style beats any page rule;
+    // the shadow root keeps our CSS in and the page's out.
     const host = document.createElement('callpop-widget');
-    host.setAttribute('style', 'all:initial');
+    host.setAttribute('style', 'all:initial !important');
     const root = host.attachShadow({ mode: 'open' });
     h('style', '', CSS, root);
     const wrap = h('div', 'w', '', root);
@@ -427,7 +427,7 @@ font:14px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:
     // page handled it itself or a modifier key is down.
     function onTel(e) {
       if (e.defaultPrevented || e.button || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) return;
-      const a = e.composedPath()[0].closest('a[href^="tel:" i]'), p = a && normPhone(a.getAttribute('href'));
+      const n = e.composedPath()[0], a = n.closest && n.closest('a[href^="tel:" i]'), p = a && normPhone(a.getAttribute('href'));
       if (!p) return;
       e.preventDefault();
       say(note, t.calling + ' ' + fmtPhone(p) + '\u2026', 4000);

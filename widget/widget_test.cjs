@@ -1,8 +1,10 @@
 // Unit tests for the widget's pure logic: node --test widget/
 'use strict';
+process.env.TZ = 'UTC'; // before any Date: the panel shows local times
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const W = require('./widget.js');
+const P = require('./panel.js');
 
 test('fmtPhone formats Russian 11-digit numbers and leaves others alone', () => {
   assert.equal(W.fmtPhone('79101234567'), '+7 910 123-45-67');
@@ -203,4 +205,192 @@ test('reduce: timers fall back to "at", and a zero time is not a time', () => {
 test('the browser part stays out of node', () => {
   assert.equal(typeof globalThis.CallPop, 'undefined');
   assert.equal(typeof W.reduce, 'function');
+});
+
+// ---- click-to-call
+
+test('normPhone makes tel: links and typed numbers dialable', () => {
+  assert.equal(W.normPhone('tel:+79101234567'), '+79101234567');
+  assert.equal(W.normPhone('TEL:+7 (910) 123-45-67'), '+79101234567');
+  assert.equal(W.normPhone('tel:%2B7%20910%20123%2045%2067'), '+79101234567');
+  assert.equal(W.normPhone('tel:+7.910.123.45.67;ext=12'), '+79101234567');
+  assert.equal(W.normPhone('tel:+442071234567?foo=1'), '+442071234567');
+  assert.equal(W.normPhone('tel:8-800/555-35-35'), '88005553535');
+  assert.equal(W.normPhone(' 8 910 123 45 67 '), '89101234567');
+  assert.equal(W.normPhone('701'), '701');
+  assert.equal(W.normPhone(79101234567), '79101234567');
+  assert.equal(W.normPhone('tel:%E0%A4%A'), ''); // bad escape, not a number
+  for (const bad of ['', 'tel:', 'anonymous', 'tel:+', '1', '+7 910 abc', '123456789012345678901', 'tel:1+2', null, undefined]) {
+    assert.equal(W.normPhone(bad), '', String(bad));
+  }
+});
+
+// ---- the unseen-missed badge
+
+const rec = (callid, extra) => Object.assign({
+  callid, user: 'andy', phone: '79101234567', direction: 'in', status: 'Missed',
+  start: '2026-03-01T10:00:00Z', duration: 0,
+}, extra);
+const unseenIds = (m) => [...m].filter(([, v]) => v).map(([k]) => k).sort();
+
+test('missed is an incoming call nobody took', () => {
+  assert.equal(W.missed(rec('a')), true);
+  assert.equal(W.missed(rec('a', { status: 'Busy' })), true);
+  assert.equal(W.missed(rec('a', { status: 'NotAvailable' })), true);
+  assert.equal(W.missed(rec('a', { status: 'Success' })), false);
+  assert.equal(W.missed(rec('a', { status: 'success' })), false);
+  assert.equal(W.missed(rec('a', { direction: 'out', status: 'Busy' })), false);
+});
+
+test('unseen counts what GET /api/calls counts as unseen_missed', () => {
+  const answer = {
+    calls: [rec('a'), rec('b', { seen: true }), rec('c', { status: 'Success' }),
+      rec('d', { direction: 'out', status: 'Cancel' }), rec('e', { status: 'Cancel' })],
+    unseen_missed: 2,
+  };
+  const m = W.unseen(new Map(), answer);
+  assert.deepEqual(unseenIds(m), ['a', 'e']);
+  assert.equal(unseenIds(m).length, answer.unseen_missed);
+  assert.equal(m.get('b'), false); // remembered as seen
+  assert.equal(m.has('c'), false);
+  assert.equal(m.has('d'), false);
+});
+
+test('unseen follows history and seen frames, and never un-sees', () => {
+  const m0 = new Map();
+  let m = W.unseen(m0, { type: 'history', id: '5-0', ...rec('a') });
+  assert.deepEqual(unseenIds(m), ['a']);
+  assert.equal(m0.size, 0, 'the map it was given is left alone');
+  m = W.unseen(m, { type: 'history', id: '6-0', ...rec('ok', { status: 'Success' }) });
+  m = W.unseen(m, { type: 'history', id: '7-0', ...rec('a') }); // again: still one
+  assert.deepEqual(unseenIds(m), ['a']);
+  m = W.unseen(m, { type: 'seen', id: '8-0', callid: 'a' });
+  assert.deepEqual(unseenIds(m), []);
+  // A stale list (asked before the mark) or a repeated record cannot bring it back.
+  m = W.unseen(m, { calls: [rec('a')] });
+  m = W.unseen(m, { type: 'history', ...rec('a') });
+  assert.deepEqual(unseenIds(m), []);
+  // A seen frame for a call we never counted is remembered, so its record stays seen.
+  m = W.unseen(m, { type: 'seen', callid: 'z' });
+  m = W.unseen(m, { calls: [rec('z')] });
+  assert.deepEqual(unseenIds(m), []);
+  // Frames the badge does not care about change nothing.
+  for (const f of [{ type: 'call', event: 'INCOMING', callid: 'q' }, { type: 'hello', active: [] }, {}]) {
+    assert.deepEqual([...W.unseen(m, f)], [...m]);
+  }
+});
+
+test('unseen: mark all seen clears the badge and sticks', () => {
+  let m = W.unseen(new Map(), { calls: [rec('a'), rec('b'), rec('c', { seen: true })] });
+  assert.deepEqual(unseenIds(m), ['a', 'b']);
+  m = W.unseen(m, { all: true });
+  assert.deepEqual(unseenIds(m), []);
+  assert.deepEqual([...m.keys()].sort(), ['a', 'b', 'c']);
+  m = W.unseen(m, { calls: [rec('a'), rec('new')] });
+  assert.deepEqual(unseenIds(m), ['new']);
+});
+
+// ---- the panel's pure logic
+
+const ctx = (lang, miss) => ({
+  t: P.TEXT[lang], lang, miss: miss || new Map(),
+  fmtPhone: W.fmtPhone, fmtDur: W.fmtDur, normPhone: W.normPhone, missed: W.missed,
+});
+const NOW = Date.parse('2026-03-01T15:00:00Z');
+
+test('view turns a record into a list item', () => {
+  const v = P.view(rec('a', { contact: { name: 'ООО Рога', responsible: 'andy' }, link: 'https://pbx.example.com/rec/a.mp3' }),
+    ctx('ru'), NOW);
+  assert.deepEqual(v, {
+    id: 'a', missed: true, seen: false, phone: '+7 910 123-45-67', dial: '79101234567',
+    kind: 'Пропущенный', info: 'ООО Рога', when: '10:00', link: 'https://pbx.example.com/rec/a.mp3',
+  });
+  const out = P.view(rec('b', { direction: 'out', status: 'Success', duration: 65, start: '2026-02-27T09:05:00Z' }), ctx('en'), NOW);
+  assert.equal(out.kind, 'Outgoing');
+  assert.equal(out.missed, false);
+  assert.equal(out.seen, false);
+  assert.equal(out.info, '01:05');
+  assert.match(out.when, /^27 Feb 09:05$/);
+  assert.equal(out.link, '');
+  const busy = P.view(rec('c', { direction: 'out', status: 'Busy' }), ctx('ru'), NOW);
+  assert.equal(busy.kind, 'Исходящий');
+  assert.equal(busy.info, 'занято');
+  assert.equal(P.view(rec('d', { status: 'Success', duration: 3700 }), ctx('ru'), NOW).info, '1:01:40');
+  assert.equal(P.view(rec('e', { status: 'Weird' }), ctx('en'), NOW).info, 'Weird');
+  assert.equal(P.view(rec('f', { phone: 'anonymous' }), ctx('en'), NOW).dial, '');
+});
+
+test('view: seen on the server or in the badge map', () => {
+  assert.equal(P.view(rec('a', { seen: true }), ctx('ru'), NOW).seen, true);
+  assert.equal(P.view(rec('a'), ctx('ru', new Map([['a', false]])), NOW).seen, true);
+  assert.equal(P.view(rec('a'), ctx('ru', new Map([['a', true]])), NOW).seen, false);
+  // Only missed calls are ever seen.
+  assert.equal(P.view(rec('a', { status: 'Success', seen: true }), ctx('ru'), NOW).seen, false);
+});
+
+test('safeLink lets only absolute http(s) links play', () => {
+  assert.equal(P.safeLink('https://pbx.example.com/r.mp3?t=1'), 'https://pbx.example.com/r.mp3?t=1');
+  assert.equal(P.safeLink('http://pbx/r.mp3'), 'http://pbx/r.mp3');
+  for (const bad of ['', undefined, 'javascript:alert(1)', 'data:audio/mp3;base64,AAAA', '/rec/a.mp3', 'r.mp3', 'ftp://x/y']) {
+    assert.equal(P.safeLink(bad), '', String(bad));
+  }
+});
+
+test('when shows the time today and the day before', () => {
+  assert.equal(P.when('2026-03-01T00:01:00Z', NOW, 'ru'), '00:01');
+  assert.equal(P.when('2026-02-28T23:59:00Z', NOW, 'en'), '28 Feb 23:59');
+  assert.match(P.when('2026-02-28T23:59:00Z', NOW, 'ru'), /^28 февр?\.? 23:59$/);
+  assert.equal(P.when('0001-01-01T00:00:00Z', NOW, 'ru'), '');
+  assert.equal(P.when('', NOW, 'ru'), '');
+  assert.equal(P.when(undefined, NOW, 'ru'), '');
+  assert.equal(P.when('junk', NOW, 'ru'), '');
+});
+
+test('errText explains API failures in the user\'s language', () => {
+  const e = (status, message) => Object.assign(new Error(message), { status });
+  const ru = P.TEXT.ru, en = P.TEXT.en;
+  assert.equal(P.errText(e(503, 'PBX not configured'), ru), 'АТС не подключена');
+  assert.equal(P.errText(e(503, 'PBX unavailable'), en), 'PBX unavailable');
+  assert.equal(P.errText(e(503, 'PBX unavailable'), ru), 'АТС недоступна');
+  assert.equal(P.errText(e(503, 'Service unavailable'), en), 'Service temporarily unavailable');
+  assert.equal(P.errText(e(502, 'PBX refused: Invalid user'), en), 'PBX refused: Invalid user');
+  assert.equal(P.errText(e(502, 'PBX refused: '), ru), 'АТС отказала');
+  assert.equal(P.errText(e(429, 'Too many requests'), en), en[429]);
+  assert.equal(P.errText(e(401, 'Invalid token'), ru), ru[401]);
+  assert.equal(P.errText(e(400, 'Invalid parameters'), ru), ru[400]);
+  assert.equal(P.errText(e(403, 'Origin not allowed'), en), en[403]);
+  assert.equal(P.errText(e(500, 'boom'), en), 'boom');
+  assert.equal(P.errText(e(500, ''), en), 'HTTP 500');
+  assert.equal(P.errText(new TypeError('Failed to fetch'), ru), 'Нет связи с сервером');
+});
+
+test('upsert keeps the list newest first, updates in place, and caps it', () => {
+  let recs = [rec('b'), rec('a')];
+  recs = P.upsert(recs, rec('c'));
+  assert.deepEqual(recs.map((r) => r.callid), ['c', 'b', 'a']);
+  const again = P.upsert(recs, rec('b', { link: 'https://x/b.mp3' }));
+  assert.deepEqual(again.map((r) => r.callid), ['c', 'b', 'a']);
+  assert.equal(again[1].link, 'https://x/b.mp3');
+  assert.equal(recs[1].link, undefined, 'the array it was given is left alone');
+  let many = [];
+  for (let i = 0; i < P.LIMIT + 5; i++) many = P.upsert(many, rec('r' + i));
+  assert.equal(many.length, P.LIMIT);
+  assert.equal(many[0].callid, 'r' + (P.LIMIT + 4));
+});
+
+test('record strips a history frame to its record', () => {
+  assert.deepEqual(P.record({ type: 'history', id: '9-1', ...rec('a') }), rec('a'));
+});
+
+test('both languages have every text', () => {
+  const keys = (o) => Object.keys(o).sort();
+  assert.deepEqual(keys(P.TEXT.ru), keys(P.TEXT.en));
+  for (const lang of ['ru', 'en']) {
+    for (const [k, v] of Object.entries(P.TEXT[lang])) assert.ok(typeof v === 'string' && v, `${lang}.${k}`);
+  }
+});
+
+test('the panel stays out of node', () => {
+  assert.equal(typeof globalThis.CallPop, 'undefined');
+  assert.equal(typeof P.view, 'function');
 });

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -51,7 +52,7 @@ func TestScriptIsServedAsJavaScriptWithRevalidation(t *testing.T) {
 	if got := res.Header.Get("Content-Encoding"); got != "" {
 		t.Errorf("Content-Encoding %q without Accept-Encoding", got)
 	}
-	if !bytes.Equal(body(t, res), script) {
+	if !bytes.Equal(body(t, res), stripComments(script)) {
 		t.Error("body is not widget.js")
 	}
 	if !bytes.Contains(script, []byte("CallPop = {")) {
@@ -119,7 +120,7 @@ func TestGzipIsServedWhenAcceptedAndUnderBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(plain, script) {
+	if !bytes.Equal(plain, stripComments(script)) {
 		t.Error("gunzipped body is not widget.js")
 	}
 }
@@ -224,7 +225,7 @@ func TestScriptReturnsACopy(t *testing.T) {
 	t.Parallel()
 	s := Script()
 	s[0] ^= 0xff
-	if bytes.Equal(s, script) {
+	if bytes.Equal(s, Script()) {
 		t.Error("Script shares the embedded bytes")
 	}
 }
@@ -247,5 +248,179 @@ func TestCloseCodesMatchTheServer(t *testing.T) {
 	}
 	if !strings.Contains(string(script), "if (code >= 4500) return { stop: true") {
 		t.Error("widget.js closeAction no longer stops at 4500")
+	}
+}
+
+// maxPanelGzip keeps the lazily loaded panel honest too.
+const maxPanelGzip = 16 * 1024
+
+func gunzip(t *testing.T, b []byte) []byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plain
+}
+
+func TestPanelIsServedLikeTheScript(t *testing.T) {
+	t.Parallel()
+	h := PanelHandler(nil)
+	res := get(t, h)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", res.StatusCode)
+	}
+	for k, want := range map[string]string{
+		"Content-Type":           "text/javascript; charset=utf-8",
+		"Cache-Control":          "no-cache",
+		"X-Content-Type-Options": "nosniff",
+		"Content-Encoding":       "",
+	} {
+		if got := res.Header.Get(k); got != want {
+			t.Errorf("%s %q, want %q", k, got, want)
+		}
+	}
+	if !bytes.Equal(body(t, res), stripComments(panel)) || !bytes.Equal(Panel(), stripComments(panel)) {
+		t.Error("body is not panel.js")
+	}
+
+	// Revalidation: a strong ETag of its own, 304 on a match.
+	tag := res.Header.Get("ETag")
+	if !strings.HasPrefix(tag, `"`) || len(tag) < 10 {
+		t.Fatalf("ETag %q is not a strong validator", tag)
+	}
+	if tag == get(t, Handler(nil)).Header.Get("ETag") {
+		t.Error("panel.js and widget.js share an ETag")
+	}
+	for _, inm := range []string{tag, "W/" + tag, `"x", ` + tag} {
+		res := get(t, h, "If-None-Match", inm)
+		if res.StatusCode != http.StatusNotModified || len(body(t, res)) != 0 || res.Header.Get("ETag") != tag {
+			t.Errorf("If-None-Match %s: status %d, ETag %q", inm, res.StatusCode, res.Header.Get("ETag"))
+		}
+	}
+	if res := get(t, h, "If-None-Match", `"stale"`); res.StatusCode != http.StatusOK {
+		t.Errorf("stale ETag: status %d", res.StatusCode)
+	}
+
+	// gzip: its own validator, the same bytes once unpacked, within budget.
+	res = get(t, h, "Accept-Encoding", "gzip, br")
+	if res.Header.Get("Content-Encoding") != "gzip" || !strings.Contains(strings.Join(res.Header.Values("Vary"), ","), "Accept-Encoding") {
+		t.Fatalf("Content-Encoding %q, Vary %q", res.Header.Get("Content-Encoding"), res.Header.Values("Vary"))
+	}
+	gzTag := res.Header.Get("ETag")
+	if gzTag == tag {
+		t.Error("gzip and identity share a strong ETag")
+	}
+	b := body(t, res)
+	if res.ContentLength != int64(len(b)) {
+		t.Errorf("Content-Length %d, body %d", res.ContentLength, len(b))
+	}
+	if !bytes.Equal(gunzip(t, b), stripComments(panel)) {
+		t.Error("gunzipped body is not panel.js")
+	}
+	if len(b) >= maxPanelGzip {
+		t.Errorf("panel.js is %d bytes gzipped, budget %d", len(b), maxPanelGzip)
+	}
+	t.Logf("panel.js: %d bytes, %d gzipped", len(panel), len(b))
+	if res := get(t, h, "Accept-Encoding", "gzip", "If-None-Match", gzTag); res.StatusCode != http.StatusNotModified {
+		t.Errorf("gzip revalidation: status %d", res.StatusCode)
+	}
+
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodHead, "/widget-panel.js", nil))
+	if rec.Code != http.StatusOK || rec.Body.Len() != 0 || rec.Header().Get("ETag") != tag {
+		t.Errorf("HEAD: status %d, %d body bytes, ETag %q", rec.Code, rec.Body.Len(), rec.Header().Get("ETag"))
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/widget-panel.js", nil))
+	if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") == "" {
+		t.Errorf("POST: status %d, Allow %q", rec.Code, rec.Header().Get("Allow"))
+	}
+}
+
+// A CRM page on another origin imports the panel as a module, which the
+// browser fetches with CORS (credentials mode same-origin: no cookies, so an
+// echoed origin suffices).
+func TestPanelCORSOnlyForAllowedOrigins(t *testing.T) {
+	t.Parallel()
+	h := PanelHandler(func(o string) bool { return o == "https://crm.example.com" })
+	for origin, want := range map[string]string{
+		"https://crm.example.com":  "https://crm.example.com",
+		"https://evil.example.com": "",
+		"":                         "",
+	} {
+		var res *http.Response
+		if origin == "" {
+			res = get(t, h, "Accept-Encoding", "gzip")
+		} else {
+			res = get(t, h, "Origin", origin, "Accept-Encoding", "gzip")
+		}
+		if got := res.Header.Get("Access-Control-Allow-Origin"); got != want {
+			t.Errorf("Origin %q: Access-Control-Allow-Origin %q, want %q", origin, got, want)
+		}
+		if res.StatusCode != http.StatusOK {
+			t.Errorf("Origin %q: status %d (the panel itself is public)", origin, res.StatusCode)
+		}
+		if res.Header.Get("Access-Control-Allow-Credentials") != "" {
+			t.Errorf("Origin %q: credentials allowed; the panel needs none", origin)
+		}
+		vary := strings.Join(res.Header.Values("Vary"), ",")
+		if !strings.Contains(vary, "Origin") || !strings.Contains(vary, "Accept-Encoding") {
+			t.Errorf("Origin %q: Vary %q", origin, vary)
+		}
+	}
+	// A 304 to an allowed origin still carries the header.
+	tag := get(t, h).Header.Get("ETag")
+	if got := get(t, h, "Origin", "https://crm.example.com", "If-None-Match", tag).Header.Get("Access-Control-Allow-Origin"); got != "https://crm.example.com" {
+		t.Errorf("304: Access-Control-Allow-Origin %q", got)
+	}
+	if got := get(t, PanelHandler(nil), "Origin", "https://crm.example.com").Header.Get("Access-Control-Allow-Origin"); got != "" {
+		t.Errorf("nil allowed: Access-Control-Allow-Origin %q", got)
+	}
+}
+
+// TestWidgetLoadsThePanelItServes keeps the loader in widget.js, the route
+// the server mounts and panel.js's registration in step.
+func TestWidgetLoadsThePanelItServes(t *testing.T) {
+	t.Parallel()
+	if !bytes.Contains(script, []byte("import(base + '/widget-panel.js')")) {
+		t.Error("widget.js no longer imports <base>/widget-panel.js; update the route and the docs")
+	}
+	if !bytes.Contains(panel, []byte("G.CallPop._panel = mount")) {
+		t.Error("panel.js no longer registers CallPop._panel")
+	}
+	// No import/export statements: panel.js runs as a module (import()) and
+	// under node --test's require alike.
+	if m := regexp.MustCompile(`(?m)^\s*(import|export)\b[^(]`).Find(panel); m != nil {
+		t.Errorf("panel.js has a module statement: %q", m)
+	}
+	// The DOM contract browser tests rely on is in place.
+	for _, want := range []string{"'callback'", "'badge'", "'open'", "'aria-expanded'"} {
+		if !bytes.Contains(script, []byte(want)) {
+			t.Errorf("widget.js lacks %s", want)
+		}
+	}
+	for _, want := range []string{"'panel'", "'data-dnd'", "'data-group'", "'data-record'", "'data-missed'",
+		"dataset.seen", "role: 'switch'", "'aria-checked'", "'lnk allseen'", "'lnk seen'", "'recerr'", "preload: 'none'"} {
+		if !bytes.Contains(panel, []byte(want)) {
+			t.Errorf("panel.js lacks %s", want)
+		}
+	}
+}
+
+func TestStripCommentsKeepsCodeAndDropsOnlyCommentLines(t *testing.T) {
+	t.Parallel()
+	src := []byte("/*\n * header\n */\n  // a note\nconst u = 'https://x'; // trailing comment stays\n\n  /* one */ f();\ncss = `a{b:c}\n/* css */\n`;\n")
+	want := "const u = 'https://x'; // trailing comment stays\nf();\ncss = `a{b:c}\n`;\n"
+	if got := string(stripComments(src)); got != want {
+		t.Fatalf("got %q\nwant %q", got, want)
+	}
+	// Served sources are still valid enough to hold every export marker.
+	if !bytes.Contains(Script(), []byte("CallPop")) || len(Script()) >= len(script) {
+		t.Fatal("served widget.js lost its code or was not stripped")
 	}
 }

@@ -137,6 +137,9 @@ func (s *server) routes(wh http.Handler, extra func(*server, *httprouter.Router)
 	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodOptions} {
 		r.Handler(m, "/api/*path", apiHandler)
 	}
+	r.Handler(http.MethodGet, "/widget-panel.js", widget.PanelHandler(func(origin string) bool {
+		return s.cfg.origins.Allow(origin, "")
+	}))
 	r.HandlerFunc(http.MethodGet, "/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		jsonhttp.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
