@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -35,6 +36,15 @@ type Config struct {
 	MaxBody int64
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Forward, when set, gets every applied call record for the CRM; the
+	// PBX is answered 200 only after Enqueue returned nil. Nil: records are
+	// not forwarded.
+	Forward Forwarder
+}
+
+// Forwarder receives call records for the CRM (forward.Forwarder).
+type Forwarder interface {
+	Enqueue(ctx context.Context, rec event.Record) error
 }
 
 // Handler serves POST /webhook.
@@ -175,9 +185,20 @@ func (h *Handler) history(ctx context.Context, log *zap.Logger, f Form) error {
 	now := h.cfg.Now()
 	log.Info("call record", zap.String("status", string(rec.Status)), zap.String("user", event.UserKey(rec.User)),
 		zap.String("callid", rec.CallID))
-	return h.pub.Update(ctx, rec.CallID, func(cr *event.CallRecord) []event.Out {
-		return cr.ApplyHistory(rec, now)
+	var applied event.Record
+	err = h.pub.Update(ctx, rec.CallID, func(cr *event.CallRecord) []event.Out {
+		outs := cr.ApplyHistory(rec, now)
+		applied = *cr.Record // the committed run's: with the legs' contact and an early rating
+		return outs
 	})
+	if err != nil || h.cfg.Forward == nil {
+		return err
+	}
+	// A repeat is enqueued again and dropped by the queue's own de-duplication.
+	if err := h.cfg.Forward.Enqueue(ctx, applied); err != nil {
+		return fmt.Errorf("webhook: forward %s: %w", rec.CallID, err)
+	}
+	return nil
 }
 
 func (h *Handler) rating(ctx context.Context, log *zap.Logger, f Form) error {

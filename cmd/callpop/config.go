@@ -43,6 +43,7 @@ type config struct {
 	ConnectRate       string
 	MaxSessions       string
 	AdminAddr         string
+	DataDir           string
 
 	origins      auth.Origins
 	logLevel     zapcore.Level
@@ -89,6 +90,7 @@ func (c *config) settings() []setting {
 		{"CALLPOP_WEBHOOK_ALLOW", "webhook-allow", "comma list of CIDRs the PBX posts from; empty = any", &c.WebhookAllow, nil, ""},
 		{"CALLPOP_WEBHOOK_RATE", "webhook-rate", "webhooks per second per source address (bursts of twice that); 0 = no limit", &c.WebhookRate, nil, "2000"},
 		{"CALLPOP_CONNECT_RATE", "connect-rate", "socket connections per second per client address (bursts of twice that); 0 = no limit", &c.ConnectRate, nil, "50"},
+		{"CALLPOP_DATA_DIR", "data-dir", "directory for durable local state (the history forward journal) on the embedded broker", &c.DataDir, nil, "./callpop-data"},
 		{"CALLPOP_ADMIN_ADDR", "admin-addr", "listen address of the admin listener (pprof); empty = off. Keep it on loopback", &c.AdminAddr, nil, ""},
 		{"CALLPOP_MAX_SESSIONS_PER_USER", "max-sessions-per-user", "open sockets one user may hold on one node", &c.MaxSessions, nil, "32"},
 	}

@@ -236,3 +236,6 @@ func activeCallIDs(hello map[string]any) []string {
 }
 
 func stringsReader(s string) *strings.Reader { return strings.NewReader(s) }
+
+// redisForTest starts a redis-server for the test and returns its URL.
+func redisForTest(t *testing.T) string { return redistest.Start(t).URL() }

@@ -23,6 +23,7 @@ import (
 	"github.com/callpop/callpop/contacts"
 	"github.com/callpop/callpop/contacts/rediscache"
 	"github.com/callpop/callpop/event"
+	"github.com/callpop/callpop/forward"
 	"github.com/callpop/callpop/hub"
 	"github.com/callpop/callpop/internal/guard"
 	"github.com/callpop/callpop/internal/jsonhttp"
@@ -40,12 +41,16 @@ type server struct {
 	// crm and contactRDB exist when contacts are looked up in the CRM.
 	crm        *contacts.CRM
 	contactRDB *goredis.Client
-	hub        *hub.Hub
-	api        *api.API
-	jwt        *auth.JWT
-	registry   *prometheus.Registry
-	handler    http.Handler
-	draining   atomic.Bool
+	// fwd forwards call records to the CRM, when configured; fwdFile is its
+	// queue on the embedded broker.
+	fwd      *forward.Forwarder
+	fwdFile  *forward.FileQueue
+	hub      *hub.Hub
+	api      *api.API
+	jwt      *auth.JWT
+	registry *prometheus.Registry
+	handler  http.Handler
+	draining atomic.Bool
 }
 
 // serverOptions are what a mode or a test adds to what cfg says.
@@ -86,8 +91,15 @@ func newServer(cfg *config, log *zap.Logger, opt serverOptions) (*server, error)
 		s.close()
 		return nil, err
 	}
-	wh, err := webhook.New(webhook.Config{CRMToken: cfg.CRMToken, ContactBudget: cfg.ContactBudget},
-		s.broker, dir, log, s.registry)
+	whCfg := webhook.Config{CRMToken: cfg.CRMToken, ContactBudget: cfg.ContactBudget}
+	if cfg.HistoryForwardURL != "" {
+		if err := s.forwarder(cfg); err != nil {
+			s.close()
+			return nil, err
+		}
+		whCfg.Forward = s.fwd // only here: a nil *Forwarder in the interface would not be nil
+	}
+	wh, err := webhook.New(whCfg, s.broker, dir, log, s.registry)
 	if err != nil {
 		s.close()
 		return nil, err
@@ -192,10 +204,26 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 			errc <- srv.Serve(ln)
 		}
 	}()
+	fctx, stopForward := context.WithCancel(context.Background())
+	fwdDone := make(chan error, 1)
+	if s.fwd != nil {
+		go func() { fwdDone <- s.fwd.Run(fctx) }()
+	} else {
+		fwdDone <- nil
+	}
+	// stopForwarding ends the forwarder once no webhook can enqueue any more.
+	stopForwarding := func() {
+		stopForward()
+		if err := <-fwdDone; err != nil {
+			s.log.Error("history forwarder stopped", zap.Error(err))
+		}
+	}
 	s.log.Info("listening", zap.String("addr", ln.Addr().String()), zap.Bool("tls", s.cfg.TLSCert != ""),
 		zap.Bool("redis", s.rdb != nil))
 	select {
 	case err := <-errc:
+		_ = s.hub.Shutdown(context.Background())
+		stopForwarding()
 		s.close()
 		return err
 	case <-ctx.Done():
@@ -213,6 +241,7 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 	if herr := <-hubDone; herr != nil {
 		err = errors.Join(err, fmt.Errorf("hub: %w", herr))
 	}
+	stopForwarding()
 	s.close()
 	s.log.Info("stopped")
 	return err
@@ -264,9 +293,33 @@ func (s *server) directory(cfg *config, given event.Directory) (event.Directory,
 	return contacts.Chain(crm, csv), nil
 }
 
-// close releases the CRM look-up, the broker and the Redis clients; the hub
-// must be shut down first.
+// forwarder builds the history forwarder: its queue in Redis on a cluster,
+// in a journal under --data-dir on the embedded broker.
+func (s *server) forwarder(cfg *config) error {
+	var q forward.Queue
+	var err error
+	if s.rdb != nil {
+		if q, err = forward.NewRedisQueue(s.rdb, forward.RedisConfig{}); err != nil {
+			return fmt.Errorf("--history-forward-url (CALLPOP_HISTORY_FORWARD_URL): %w", err)
+		}
+	} else {
+		if s.fwdFile, err = forward.OpenFileQueue(cfg.DataDir, forward.FileConfig{}, s.log); err != nil {
+			return fmt.Errorf("--data-dir (CALLPOP_DATA_DIR): %w", err)
+		}
+		q = s.fwdFile
+	}
+	if s.fwd, err = forward.New(forward.Config{URL: cfg.HistoryForwardURL}, q, s.log, s.registry); err != nil {
+		return fmt.Errorf("--history-forward-url (CALLPOP_HISTORY_FORWARD_URL): %w", err)
+	}
+	return nil
+}
+
+// close releases the forward queue, the CRM look-up, the broker and the
+// Redis clients; the hub must be shut down first.
 func (s *server) close() {
+	if s.fwdFile != nil {
+		_ = s.fwdFile.Close()
+	}
 	if s.crm != nil {
 		_ = s.crm.Close()
 	}
