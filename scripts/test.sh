@@ -25,6 +25,8 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go test -race -count=1 -timeout 20m ./...
+# Offline checks of the deployment files (their own module: k8s.io/api, compose-go).
+(cd deploy/k8scheck && go vet ./... && go test -count=1 ./...)
 
 if command -v node >/dev/null 2>&1 && ls widget/*.test.* widget/*_test.?js >/dev/null 2>&1; then
   node --test widget/
