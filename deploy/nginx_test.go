@@ -348,7 +348,7 @@ func startNginx(t *testing.T, nginx, root, dir string, nodes ...*node) string {
 	}
 	var upstream strings.Builder
 	for _, n := range nodes {
-		fmt.Fprintf(&upstream, "server %s max_fails=3 fail_timeout=10s;\n", n.addr)
+		fmt.Fprintf(&upstream, "server %s max_fails=3 fail_timeout=2s;\n", n.addr)
 	}
 	writeFile(t, filepath.Join(conf, "upstream.conf"), upstream.String())
 	writeFile(t, filepath.Join(conf, "listen.conf"), fmt.Sprintf("listen %s:%d;\n", proxyAddr, port))
