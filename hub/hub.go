@@ -60,9 +60,9 @@ type Hub struct {
 	metrics *metrics
 
 	mu      sync.RWMutex
-	users   map[string]map[*session]struct{} // guarded by mu
-	closing bool                             // guarded by mu
-	wg      sync.WaitGroup                   // one per session
+	users   map[string][]*session // guarded by mu
+	closing bool                  // guarded by mu
+	wg      sync.WaitGroup        // one per session
 
 	stopPing context.CancelFunc
 	pingDone chan struct{}
@@ -92,7 +92,7 @@ func New(cfg Config, sub event.Subscriber, log *zap.Logger, reg prometheus.Regis
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Hub{
 		cfg: cfg, sub: sub, log: log.Named("hub"), metrics: newMetrics(reg),
-		users: map[string]map[*session]struct{}{}, stopPing: cancel, pingDone: make(chan struct{}),
+		users: map[string][]*session{}, stopPing: cancel, pingDone: make(chan struct{}),
 	}
 	sub.Register(h.deliver)
 	go h.pingLoop(ctx)
@@ -108,7 +108,7 @@ func (h *Hub) deliver(m event.Message) {
 	if len(set) > 0 && !m.Resync {
 		h.metrics.observe("received", m.ID)
 	}
-	for s := range set {
+	for _, s := range set {
 		if m.Resync {
 			s.requestResync()
 			continue
@@ -136,12 +136,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		jsonhttp.Fail(w, jsonhttp.ErrForbidden)
 		return
 	}
-	// The server's read and write timeouts guard plain requests; a session
-	// lives for hours, kept honest by pings instead.
-	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Time{})
-	_ = rc.SetWriteDeadline(time.Time{})
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	conn, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // the origin was checked above, against our own list
 		CompressionMode:    websocket.CompressionDisabled,
 	})
@@ -150,13 +145,27 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	conn.SetReadLimit(h.cfg.ReadLimit)
-	s := newSession(h, conn, id, r.URL.Query().Has("since"), since)
+	s := &session{hub: h, conn: conn, user: id.Key, expires: id.Expires, pingSlot: randomSlot(), writing: true}
 	if code, reason := h.add(s); code != 0 {
 		conn.Close(websocket.StatusCode(code), reason)
 		return
 	}
-	defer h.remove(s)
-	s.run(r.Context())
+	go func() { // the reader outlives this handler: its end is the session's
+		s.read()
+		h.remove(s)
+	}()
+	until := time.Until(s.expires)
+	if until <= 0 {
+		s.close(event.CloseTokenExpired, "token expired")
+		return
+	}
+	s.expiry = time.AfterFunc(until, func() { s.close(event.CloseTokenExpired, "token expired") })
+	if err := s.hello(r.Context(), r.URL.Query().Has("since"), since); err != nil {
+		h.log.Warn("session not started", zap.String("user", s.user), zap.Error(err))
+		s.close(event.CloseUnavailable, "try again")
+		return
+	}
+	s.started()
 }
 
 func (h *Hub) allowOrigin(r *http.Request) bool {
@@ -178,27 +187,42 @@ func (h *Hub) add(s *session) (code int, reason string) {
 		h.metrics.refused.WithLabelValues("too_many").Inc()
 		return event.CloseTooMany, "too many sessions"
 	}
-	if set == nil {
-		set = map[*session]struct{}{}
-		h.users[s.user] = set
+	if len(set) == 0 {
 		h.metrics.users.Inc()
 	}
-	set[s] = struct{}{}
+	h.users[s.user] = append(set, s)
 	h.wg.Add(1)
 	h.metrics.sessions.Inc()
 	return 0, ""
 }
 
+// remove forgets s once its reader ended, and releases what it held.
 func (h *Hub) remove(s *session) {
+	if s.expiry != nil {
+		s.expiry.Stop()
+	}
+	s.conn.CloseNow()
 	h.mu.Lock()
-	if set := h.users[s.user]; set != nil {
-		delete(set, s)
-		if len(set) == 0 {
-			delete(h.users, s.user)
-			h.metrics.users.Dec()
+	set := h.users[s.user]
+	for i, x := range set {
+		if x == s {
+			set[i] = set[len(set)-1]
+			set[len(set)-1] = nil
+			set = set[:len(set)-1]
+			break
 		}
 	}
+	if len(set) == 0 {
+		delete(h.users, s.user)
+		h.metrics.users.Dec()
+	} else {
+		h.users[s.user] = set
+	}
 	h.mu.Unlock()
+	if s.subscribed() { // subscriptions are counted: only one that said hello has one
+
+		_ = h.sub.Unsubscribe(context.Background(), s.user)
+	}
 	h.metrics.sessions.Dec()
 	h.wg.Done()
 }
@@ -231,7 +255,7 @@ func (h *Hub) pingLoop(ctx context.Context) {
 		slot := uint8(tick % slots)
 		h.mu.RLock()
 		for _, set := range h.users {
-			for s := range set {
+			for _, s := range set {
 				if s.pingSlot == slot {
 					go s.ping()
 				}
@@ -249,9 +273,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	h.closing = true
 	var all []*session
 	for _, set := range h.users {
-		for s := range set {
-			all = append(all, s)
-		}
+		all = append(all, set...)
 	}
 	h.mu.Unlock()
 	h.stopPing()

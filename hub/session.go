@@ -1,61 +1,129 @@
 package hub
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/coder/websocket"
 	"go.uber.org/zap"
 
-	"github.com/callpop/callpop/auth"
 	"github.com/callpop/callpop/event"
 )
 
-// session is one browser socket. The handler goroutine writes (run); one
-// reader goroutine reads acks, pongs and the close frame.
+// A session costs one goroutine, its reader, and a few KiB: the HTTP handler
+// returns after hello, frames are written by short-lived flush goroutines
+// only while there is something to write, and the socket's buffers are
+// small (sessions carry a few small frames a minute).
+const (
+	readBufferSize  = 256  // inbound frames are acks of ~40 bytes
+	writeBufferSize = 1024 // most frames fit, so header and payload leave in one write
+)
+
+// session is one browser socket.
 type session struct {
 	hub      *Hub
 	conn     *websocket.Conn
 	user     string
-	ident    auth.Identity
-	resume   bool     // the client sent since=
-	since    event.ID // guarded by run's goroutine
-	last     event.ID // newest id written; guarded by run's goroutine
-	queue    chan event.Message
-	resync   chan struct{} // a pending catch-up from the log, at most one
+	expires  time.Time
 	pingSlot uint8
+	expiry   *time.Timer
 
-	closeOnce sync.Once
-	done      chan struct{} // closed by close
+	mu      sync.Mutex      // guards the fields below
+	pending []event.Message // live frames waiting to be written, oldest first
+	writing bool            // hello or a flush goroutine owns the socket's writes
+	resync  bool            // a catch-up from the log is due
+	closed  bool
+	subbed  bool     // Subscribe succeeded: remove must Unsubscribe
+	last    event.ID // newest id written; touched only by the writer of the moment
 }
 
-func newSession(h *Hub, conn *websocket.Conn, id auth.Identity, resume bool, since event.ID) *session {
-	return &session{
-		hub: h, conn: conn, user: id.Key, ident: id, resume: resume, since: since,
-		queue: make(chan event.Message, h.cfg.QueueSize), pingSlot: randomSlot(),
-		resync: make(chan struct{}, 1),
-		done:   make(chan struct{}),
-	}
+func (s *session) subscribed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.subbed
 }
 
-// enqueue offers m without blocking; a full queue closes the session, whose
-// widget then resumes from its last id, so nothing is lost but the socket.
+// enqueue offers m without blocking; a session whose backlog reaches the
+// queue size is closed, and its widget resumes from its last id, so nothing
+// is lost but the socket.
 func (s *session) enqueue(m event.Message) {
-	select {
-	case s.queue <- m:
-	default:
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if len(s.pending) >= s.hub.cfg.QueueSize {
+		s.mu.Unlock()
 		s.drop("slow", event.CloseSlow, "too slow: reconnect and resume")
+		return
+	}
+	s.pending = append(s.pending, m)
+	start := !s.writing
+	s.writing = true
+	s.mu.Unlock()
+	if start {
+		go s.flush()
 	}
 }
 
-// requestResync asks the writer to catch up from the log; see catchUp.
+// requestResync asks for a catch-up from the log; see catchUp.
 func (s *session) requestResync() {
-	select {
-	case s.resync <- struct{}{}:
-	default: // one is pending already
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.resync = true
+	start := !s.writing
+	s.writing = true
+	s.mu.Unlock()
+	if start {
+		go s.flush()
+	}
+}
+
+// flush writes what is pending, then returns: no goroutine waits on an
+// idle session.
+func (s *session) flush() {
+	for {
+		s.mu.Lock()
+		if s.closed || (len(s.pending) == 0 && !s.resync) {
+			s.writing = false
+			s.pending = nil // an idle session holds no buffer
+			s.mu.Unlock()
+			return
+		}
+		batch, resync := s.pending, s.resync
+		s.pending, s.resync = nil, false
+		s.mu.Unlock()
+
+		if resync {
+			if err := s.catchUp(); err != nil {
+				s.hub.log.Info("catch-up failed; the widget will reconnect", zap.String("user", s.user), zap.Error(err))
+				s.close(event.CloseUnavailable, "resync: reconnect")
+				continue
+			}
+		}
+		for _, m := range batch {
+			if !s.last.Less(m.ID) {
+				continue // already sent, in the snapshot, the replay or a catch-up
+			}
+			if err := s.write(context.Background(), m.Data); err != nil {
+				s.close(event.CloseRestart, "write failed")
+				break
+			}
+			s.last = m.ID
+			s.hub.metrics.frames.Inc()
+			s.hub.metrics.observe("written", m.ID)
+		}
 	}
 }
 
@@ -68,70 +136,73 @@ func (s *session) drop(label string, code int, reason string) {
 
 // close ends the session with code and reports whether this call did it;
 // the close handshake runs in its own goroutine so callers (the broker's, a
-// timer's) never wait on the network.
+// timer's) never wait on the network. The reader sees the end and cleans up.
 func (s *session) close(code int, reason string) (closed bool) {
-	s.closeOnce.Do(func() {
-		closed = true
-		close(s.done)
+	s.mu.Lock()
+	if !s.closed {
+		s.closed, closed = true, true
+		s.pending = nil
+	}
+	s.mu.Unlock()
+	if closed {
 		go s.conn.Close(websocket.StatusCode(code), reason)
-	})
+	}
 	return closed
 }
 
-func (s *session) run(ctx context.Context) {
-	log := s.hub.log.With(zap.String("user", s.user))
-	ctx, cancel := context.WithCancel(ctx)
+// hello subscribes, reads the snapshot and writes hello and the missed
+// frames, while s.writing keeps flushes away; live frames arriving meanwhile
+// wait in pending and are written after, skipping what the snapshot covered.
+func (s *session) hello(ctx context.Context, resume bool, since event.ID) error {
+	ctx, cancel := context.WithTimeout(ctx, s.hub.cfg.HelloTimeout)
 	defer cancel()
-
-	if until := time.Until(s.ident.Expires); until > 0 {
-		t := time.AfterFunc(until, func() { s.close(event.CloseTokenExpired, "token expired") })
-		defer t.Stop()
-	} else {
-		s.close(event.CloseTokenExpired, "token expired")
-		return
+	if err := s.hub.sub.Subscribe(ctx, s.user); err != nil {
+		return err
 	}
-	readDone := make(chan struct{})
-	go func() { defer close(readDone); s.read(ctx, log) }()
-	defer func() {
-		// Whatever ended the session, close it and let the reader see the
-		// close handshake through, so no goroutine outlives the session.
-		s.close(event.CloseRestart, "session ended")
-		<-readDone
-	}()
-
-	if err := s.hello(ctx); err != nil {
-		log.Warn("session not started", zap.Error(err))
-		s.close(event.CloseUnavailable, "try again")
-		return
-	}
-	defer func() {
+	s.mu.Lock()
+	gone := s.closed // the reader ended meanwhile, and remove saw no subscription
+	s.subbed = !gone
+	s.mu.Unlock()
+	if gone {
 		_ = s.hub.sub.Unsubscribe(context.WithoutCancel(ctx), s.user)
-	}()
-	log.Debug("session started")
-	for {
-		select {
-		case m := <-s.queue:
-			if !s.last.Less(m.ID) {
-				continue // already sent, in the snapshot or the replay
-			}
-			if err := s.write(ctx, m.Data); err != nil {
-				s.close(event.CloseRestart, "write failed")
-				return
-			}
-			s.last = m.ID
-			s.hub.metrics.frames.Inc()
-			s.hub.metrics.observe("written", m.ID)
-		case <-s.resync:
-			if err := s.catchUp(ctx); err != nil {
-				log.Info("catch-up failed; the widget will reconnect", zap.Error(err))
-				s.close(event.CloseUnavailable, "resync: reconnect")
-				return
-			}
-		case <-s.done:
-			return
-		case <-ctx.Done():
-			return
+		return errors.New("hub: session ended during hello")
+	}
+	snap, err := s.hub.sub.Snapshot(ctx, s.user, since)
+	if err != nil {
+		return err
+	}
+	hello := event.Hello{Type: event.FrameHello, User: s.user, Active: snap.Active}
+	if !snap.Last.IsZero() {
+		hello.Last = snap.Last.String()
+	}
+	if resume {
+		rec := snap.Recovered
+		hello.Recovered = &rec
+		s.hub.metrics.resumes.WithLabelValues(map[bool]string{true: "hit", false: "miss"}[rec]).Inc()
+	}
+	if err := s.write(ctx, event.Encode(hello)); err != nil {
+		return err
+	}
+	s.last = snap.Last
+	for _, m := range snap.Missed {
+		if err := s.write(ctx, m.Data); err != nil {
+			return err
 		}
+		if s.last.Less(m.ID) {
+			s.last = m.ID
+		}
+	}
+	return nil
+}
+
+// started hands the socket's writes over to flushes once hello is out.
+func (s *session) started() {
+	s.mu.Lock()
+	start := len(s.pending) > 0 || s.resync
+	s.writing = start
+	s.mu.Unlock()
+	if start {
+		go s.flush()
 	}
 }
 
@@ -143,8 +214,8 @@ var errLogGap = errors.New("hub: log no longer reaches the session's last frame"
 // frames published while this node's subscription was being re-established.
 // When the log cannot say (it was lost with a Redis restart), the session is
 // closed so the widget reconnects and gets a fresh hello.
-func (s *session) catchUp(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, s.hub.cfg.HelloTimeout)
+func (s *session) catchUp() error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.hub.cfg.HelloTimeout)
 	defer cancel()
 	snap, err := s.hub.sub.Snapshot(ctx, s.user, s.last)
 	if err != nil {
@@ -172,58 +243,21 @@ func (s *session) catchUp(ctx context.Context) error {
 	return nil
 }
 
-// hello subscribes, reads the snapshot and writes hello and the missed
-// frames. Live frames arriving meanwhile wait in the queue and are written
-// after, skipping those the snapshot already covered.
-func (s *session) hello(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, s.hub.cfg.HelloTimeout)
-	defer cancel()
-	if err := s.hub.sub.Subscribe(ctx, s.user); err != nil {
-		return err
-	}
-	snap, err := s.hub.sub.Snapshot(ctx, s.user, s.since)
-	if err != nil {
-		_ = s.hub.sub.Unsubscribe(context.WithoutCancel(ctx), s.user)
-		return err
-	}
-	hello := event.Hello{Type: event.FrameHello, User: s.user, Active: snap.Active, Last: snap.Last.String()}
-	if snap.Last.IsZero() {
-		hello.Last = ""
-	}
-	if s.resume {
-		rec := snap.Recovered
-		hello.Recovered = &rec
-		s.hub.metrics.resumes.WithLabelValues(map[bool]string{true: "hit", false: "miss"}[rec]).Inc()
-	}
-	if err := s.write(ctx, event.Encode(hello)); err != nil {
-		return err
-	}
-	s.last = snap.Last
-	for _, m := range snap.Missed {
-		if err := s.write(ctx, m.Data); err != nil {
-			return err
-		}
-		if s.last.Less(m.ID) {
-			s.last = m.ID
-		}
-	}
-	return nil
-}
-
 func (s *session) write(ctx context.Context, data []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, s.hub.cfg.WriteTimeout)
 	defer cancel()
 	return s.conn.Write(ctx, websocket.MessageText, data)
 }
 
-// read serves the socket's inbound side: acks, and the control frames that
-// coder/websocket handles while a read is pending (pongs, close).
-func (s *session) read(ctx context.Context, log *zap.Logger) {
+// read serves the socket's inbound side until it ends: acks, and the control
+// frames coder/websocket handles while a read is pending (pongs, close).
+// Its end is the session's end.
+func (s *session) read() {
 	for {
-		typ, data, err := s.conn.Read(ctx)
+		typ, data, err := s.conn.Read(context.Background())
 		if err != nil {
 			if !isNormalClose(err) {
-				log.Debug("session read ended", zap.Error(err))
+				s.hub.log.Debug("session read ended", zap.String("user", s.user), zap.Error(err))
 			}
 			s.close(int(websocket.StatusNormalClosure), "")
 			return
@@ -231,7 +265,7 @@ func (s *session) read(ctx context.Context, log *zap.Logger) {
 		var ack event.Ack
 		if typ != websocket.MessageText || json.Unmarshal(data, &ack) != nil || ack.Type != "ack" {
 			s.close(event.CloseProtocol, "unreadable client frame")
-			return
+			continue // keep reading until the close handshake ends
 		}
 		s.hub.metrics.acks.Inc()
 		if id, ok := event.ParseID(ack.ID); ok {
@@ -247,3 +281,23 @@ func (s *session) ping() {
 		s.drop("ping", event.CloseRestart, "ping timeout")
 	}
 }
+
+// smallBuffers hands coder/websocket a hijacked connection with small
+// buffers instead of net/http's 4 KiB pair, which would otherwise stay with
+// every idle session for its lifetime.
+type smallBuffers struct{ http.ResponseWriter }
+
+func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	var r io.Reader = conn
+	if n := brw.Reader.Buffered(); n > 0 { // bytes the client sent after its request
+		b, _ := brw.Reader.Peek(n)
+		r = io.MultiReader(bytes.NewReader(bytes.Clone(b)), conn)
+	}
+	return conn, bufio.NewReadWriter(bufio.NewReaderSize(r, readBufferSize), bufio.NewWriterSize(conn, writeBufferSize)), nil
+}
+
+func (w smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
