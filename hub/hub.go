@@ -154,12 +154,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.read()
 		h.remove(s)
 	}()
-	until := time.Until(s.expires)
-	if until <= 0 {
+	if !time.Now().Before(s.expires) {
 		s.close(event.CloseTokenExpired, "token expired")
 		return
 	}
-	s.expiry = time.AfterFunc(until, func() { s.close(event.CloseTokenExpired, "token expired") })
 	if err := s.hello(r.Context(), r.URL.Query().Has("since"), since); err != nil {
 		h.log.Warn("session not started", zap.String("user", s.user), zap.Error(err))
 		s.close(event.CloseUnavailable, "try again")
@@ -198,9 +196,6 @@ func (h *Hub) add(s *session) (code int, reason string) {
 
 // remove forgets s once its reader ended, and releases what it held.
 func (h *Hub) remove(s *session) {
-	if s.expiry != nil {
-		s.expiry.Stop()
-	}
 	s.conn.CloseNow()
 	h.mu.Lock()
 	set := h.users[s.user]
@@ -238,30 +233,39 @@ func (h *Hub) Sessions() int {
 	return n
 }
 
-// pingLoop pings every session once per PingInterval from one schedule: each
-// tick pings the sessions whose slot comes up, so pings spread over the
-// interval and no session owns a timer.
+// pingLoop runs the one schedule every session shares, instead of a timer
+// each: every tick it pings the sessions whose slot comes up, so pings spread
+// over PingInterval, and closes sessions whose token expired (within a tick).
 func (h *Hub) pingLoop(ctx context.Context) {
 	defer close(h.pingDone)
 	const slots = 25
 	t := time.NewTicker(h.cfg.PingInterval / slots)
 	defer t.Stop()
+	var expired []*session
 	for tick := 0; ; tick++ {
+		var now time.Time
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case now = <-t.C:
 		}
 		slot := uint8(tick % slots)
 		h.mu.RLock()
 		for _, set := range h.users {
 			for _, s := range set {
-				if s.pingSlot == slot {
+				if !now.Before(s.expires) {
+					expired = append(expired, s)
+				} else if s.pingSlot == slot {
 					go s.ping()
 				}
 			}
 		}
 		h.mu.RUnlock()
+		for i, s := range expired {
+			s.close(event.CloseTokenExpired, "token expired")
+			expired[i] = nil
+		}
+		expired = expired[:0]
 	}
 }
 

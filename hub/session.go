@@ -23,8 +23,8 @@ import (
 // only while there is something to write, and the socket's buffers are
 // small (sessions carry a few small frames a minute).
 const (
-	readBufferSize  = 256  // inbound frames are acks of ~40 bytes
-	writeBufferSize = 1024 // most frames fit, so header and payload leave in one write
+	readBufferSize  = 256 // inbound frames are acks of ~40 bytes
+	writeBufferSize = 256 // a frame header and a short frame leave in one write; longer frames go straight to the socket
 )
 
 // session is one browser socket.
@@ -34,7 +34,6 @@ type session struct {
 	user     string
 	expires  time.Time
 	pingSlot uint8
-	expiry   *time.Timer
 
 	mu      sync.Mutex      // guards the fields below
 	pending []event.Message // live frames waiting to be written, oldest first
@@ -180,12 +179,15 @@ func (s *session) hello(ctx context.Context, resume bool, since event.ID) error 
 		hello.Recovered = &rec
 		s.hub.metrics.resumes.WithLabelValues(map[bool]string{true: "hit", false: "miss"}[rec]).Inc()
 	}
-	if err := s.write(ctx, event.Encode(hello)); err != nil {
+	// Writes get a context of their own, not one derived from the request's:
+	// coder/websocket keeps the last write's context until the next write,
+	// and an idle session would hold the whole request with it.
+	if err := s.write(context.Background(), event.Encode(hello)); err != nil {
 		return err
 	}
 	s.last = snap.Last
 	for _, m := range snap.Missed {
-		if err := s.write(ctx, m.Data); err != nil {
+		if err := s.write(context.Background(), m.Data); err != nil {
 			return err
 		}
 		if s.last.Less(m.ID) {
