@@ -244,3 +244,17 @@ func counter(tb testing.TB, reg *prometheus.Registry, name, label string) float6
 	}
 	return 0
 }
+
+func TestOversizedClientFrameClosesTheSession(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, hub.Config{})
+	c := h.dial(t, "andy", time.Hour, nil)
+	read(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = c.Write(ctx, websocket.MessageText, []byte(`{"type":"ack","id":"`+strings.Repeat("1", 4096)+`"}`))
+	if code := closeStatus(t, c); code != websocket.StatusMessageTooBig {
+		t.Fatalf("closed with %d, want %d (message too big)", code, websocket.StatusMessageTooBig)
+	}
+	waitSessions(t, h, 0)
+}
