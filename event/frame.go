@@ -87,7 +87,7 @@ type Ack struct {
 // which has no "id", with "id":id inserted after "type". The broker assigns
 // ids when it appends to a user's log, after the frame was encoded once.
 func WithID(payload []byte, id string) []byte {
-	i := bytes.IndexByte(payload, ',')
+	i := endOfType(payload)
 	if i < 0 {
 		return payload
 	}
@@ -108,6 +108,29 @@ func Encode(frame any) []byte {
 		panic("event: encode frame: " + err.Error())
 	}
 	return b
+}
+
+// endOfType returns the index of the comma that ends a payload's first
+// member, "type", or -1. The type's value is one of the Frame* constants in
+// practice (the Redis broker's Lua splice relies on that: it takes the first
+// comma), but the codec does not: it skips the string, escapes and all.
+func endOfType(p []byte) int {
+	const prefix = `{"type":"`
+	if !bytes.HasPrefix(p, []byte(prefix)) {
+		return bytes.IndexByte(p, ',')
+	}
+	for i := len(prefix); i < len(p); i++ {
+		switch p[i] {
+		case '\\':
+			i++ // the escaped character
+		case '"':
+			if i+1 < len(p) && p[i+1] == ',' {
+				return i + 1
+			}
+			return -1
+		}
+	}
+	return -1
 }
 
 // ID is a position in a user's event log: "<ms>-<seq>", the form of a Redis

@@ -5,7 +5,8 @@ import goredis "github.com/redis/go-redis/v9"
 // emitScript appends a frame to a user's log and publishes it in one step,
 // so a frame is never in the log without having been published or the other
 // way round. The stream id becomes the frame's id: it is spliced in after the
-// frame's first member ("type"), as event.WithID does for replays.
+// frame's first member ("type"), as event.WithID does for replays; a frame's
+// type is one of event's Frame* constants, which hold no comma.
 //
 // KEYS[1] log stream; ARGV[1] frame without id, ARGV[2] channel,
 // ARGV[3] max log length, ARGV[4] log TTL in seconds. Returns the id.
