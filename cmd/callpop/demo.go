@@ -79,7 +79,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	pbxSim := sim.New(sim.Config{
 		Token: pbxToken, CRMURL: base + "/webhook", CRMToken: cfg.CRMToken,
-		Accounts: demoManagers, Groups: demoGroups, Phones: demoPhones(),
+		Accounts: demoManagers, Groups: demoGroups, Phones: demoPhones(), DemoFocus: "andy", // the page's default manager
 		Step: 1500 * time.Millisecond, DemoPause: 4 * time.Second,
 	}, log)
 	defer pbxSim.Close()

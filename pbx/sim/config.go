@@ -59,6 +59,9 @@ type Config struct {
 	// DemoPause is the pause between two calls of Demo. Zero means three
 	// Steps.
 	DemoPause time.Duration
+	// DemoFocus, when set, is the account most of Demo's calls go to (two
+	// in three), so someone watching as that manager sees popups soon.
+	DemoFocus string
 	// Phones are known clients' numbers Demo's calls mostly come from; one
 	// call in four, and every call when Phones is empty, comes from a random
 	// number instead, as from a client the CRM does not know.

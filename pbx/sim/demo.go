@@ -38,6 +38,9 @@ func (p *PBX) Demo(ctx context.Context) error {
 // demoCall plays the i-th call of the demo.
 func (p *PBX) demoCall(ctx context.Context, i int) (what string, ids []string, err error) {
 	a := p.accounts[rand.IntN(len(p.accounts))]
+	if f, ok := p.account(p.cfg.DemoFocus); ok && rand.IntN(3) > 0 {
+		a = f
+	}
 	phone := p.demoPhone()
 	var id string
 	switch i % 5 {
