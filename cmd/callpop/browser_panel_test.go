@@ -16,7 +16,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"html/template"
 	"net"
@@ -94,21 +93,7 @@ func startPanelNode(t *testing.T) (*node, *sim.PBX) {
 		s.close()
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.serve(ctx, ln) }()
-	var once atomic.Bool
-	n := &node{t: t, base: "http://" + ln.Addr().String(), srv: s}
-	n.stop = func() {
-		if once.Swap(true) {
-			return
-		}
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("node stopped with %v", err)
-		}
-	}
-	t.Cleanup(n.stop)
+	n := serveNode(t, s, ln)
 
 	p := sim.New(sim.Config{
 		Token: simToken, CRMURL: n.base + "/webhook", CRMToken: testCRMToken, Step: time.Millisecond,

@@ -18,7 +18,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -186,21 +185,7 @@ func startPageNode(t *testing.T, cfg *config, addr string) *node {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.serve(ctx, ln) }()
-	var once atomic.Bool
-	n := &node{t: t, base: "http://" + ln.Addr().String(), srv: s}
-	n.stop = func() {
-		if once.Swap(true) {
-			return
-		}
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("node stopped with %v", err)
-		}
-	}
-	t.Cleanup(n.stop)
+	n := serveNode(t, s, ln)
 	return n
 }
 

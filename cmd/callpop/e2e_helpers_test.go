@@ -57,6 +57,12 @@ func startNode(t *testing.T, cfg *config, b event.Broker) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveNode(t, s, ln)
+}
+
+// serveNode serves s on ln until the test ends (or n.stop).
+func serveNode(t *testing.T, s *server, ln net.Listener) *node {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.serve(ctx, ln) }()
