@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every callpop test on a fresh machine: installs what the tests need
 # when it is missing (redis-server for the Redis broker tests, chromium for the
-# widget's browser tests, nginx for the load-balancer tests), then vets, runs
+# widget's browser tests, nginx for the load-balancer tests, node for the
+# widget's unit tests), then vets, runs
 # `go test -race ./...`, the widget's node tests and a short fuzzing pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,7 @@ need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
+command -v node >/dev/null 2>&1 || need+=(nodejs) # the widget's unit tests (node --test)
 if ((${#need[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo=sudo
@@ -28,9 +30,8 @@ go test -race -count=1 -timeout 20m ./...
 # Offline checks of the deployment files (their own module: k8s.io/api, compose-go).
 (cd deploy/k8scheck && go vet ./... && go test -count=1 ./...)
 
-if command -v node >/dev/null 2>&1 && ls widget/*.test.* widget/*_test.?js >/dev/null 2>&1; then
-  node --test widget/
-fi
+# The widget's pure logic, in Node's own test runner.
+node --test widget/
 
 # A short fuzzing pass over the PBX parsers on top of their kept corpus
 # (the corpus itself already ran above as ordinary tests).
