@@ -67,6 +67,9 @@ type Broker struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
+	calls keyedMutex // serializes this node's updates of one call
+	batch *batcher   // pipelines the updates' commands
+
 	errors      *prometheus.CounterVec // by op: update, receive
 	resubscribe prometheus.Counter
 	conflicts   prometheus.Counter
@@ -134,6 +137,7 @@ func New(rdb goredis.UniversalClient, cfg Config, log *zap.Logger) *Broker {
 	if cfg.Registerer != nil {
 		cfg.Registerer.MustRegister(b.errors, b.resubscribe, b.conflicts)
 	}
+	b.batch = newBatcher(rdb)
 	go b.receive(ctx)
 	return b
 }
@@ -155,57 +159,50 @@ func (b *Broker) Close() error {
 	b.cancel()
 	err := b.ps.Close()
 	<-b.done
+	b.batch.stop()
 	return err
 }
 
-// Update implements event.Publisher with optimistic locking on the call's
-// record: concurrent webhooks for one call (a group call's racing pushes)
-// are applied one after the other, whichever node receives them.
+// Update implements event.Publisher by compare-and-set on the call's record:
+// read it, run fn, and commit the new record with its consequences in one
+// script that refuses if another webhook changed the record meanwhile (then
+// read again). Concurrent webhooks for one call (a group call's racing
+// pushes) are applied one after the other, whichever node receives them;
+// on one node they queue on an in-process lock first, so they rarely race in
+// Redis at all.
 func (b *Broker) Update(ctx context.Context, callID string, fn event.UpdateFunc) error {
+	unlock := b.calls.lock(callID)
+	defer unlock()
 	key := b.key("call", callID)
-	txf := func(tx *goredis.Tx) error {
+	for attempt := 0; attempt < maxTxRetries; attempt++ {
+		get := goredis.NewStringCmd(ctx, "get", key)
+		_ = b.batch.do(get)
+		raw, err := get.Bytes()
+		if err != nil && !errors.Is(err, goredis.Nil) {
+			b.errors.WithLabelValues("update").Inc()
+			return fmt.Errorf("%w: update %s: %w", event.ErrUnavailable, callID, err)
+		}
 		rec := event.CallRecord{CallID: callID}
-		raw, err := tx.Get(ctx, key).Bytes()
-		switch {
-		case err == nil:
+		if len(raw) > 0 {
 			if err := json.Unmarshal(raw, &rec); err != nil {
 				b.log.Warn("unreadable call record; starting afresh", zap.String("callid", callID), zap.Error(err))
 				rec = event.CallRecord{CallID: callID}
 			}
-		case !errors.Is(err, goredis.Nil):
-			return err
 		}
 		outs := fn(&rec)
 		next := mustJSON(rec)
 		if len(outs) == 0 && bytes.Equal(raw, next) {
 			return nil // a repeated webhook: nothing changed
 		}
-		now := b.cfg.Now()
 		// The record is stored even when nothing is sent: a tombstone or an
 		// early rating must be there for the call's next webhook.
-		_, err = tx.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-			p.Set(ctx, key, next, b.cfg.RecordTTL)
-			b.queueActive(ctx, p, callID, rec.Active(outs, now))
-			for _, o := range outs {
-				if o.Record != nil {
-					b.queueKeep(ctx, p, o.User, o.Record)
-				}
-				if o.Payload != nil {
-					emitScript.Eval(ctx, p, []string{b.key("log", o.User)},
-						o.Payload, b.channel(o.User), b.cfg.LogSize, int(b.cfg.LogTTL.Seconds()))
-				}
-			}
-			return nil
-		})
-		return err
-	}
-	for attempt := 0; attempt < maxTxRetries; attempt++ {
-		err := b.rdb.Watch(ctx, txf, key)
-		if !errors.Is(err, goredis.TxFailedErr) {
-			if err != nil {
-				b.errors.WithLabelValues("update").Inc()
-				return fmt.Errorf("%w: update %s: %w", event.ErrUnavailable, callID, err)
-			}
+		args := b.commitArgs(raw, next, callID, &rec, outs)
+		ok, err := b.commit(ctx, key, args)
+		if err != nil {
+			b.errors.WithLabelValues("update").Inc()
+			return fmt.Errorf("%w: update %s: %w", event.ErrUnavailable, callID, err)
+		}
+		if ok == 1 {
 			return nil
 		}
 		b.conflicts.Inc()
@@ -220,21 +217,46 @@ func (b *Broker) Update(ctx context.Context, callID string, fn event.UpdateFunc)
 	return fmt.Errorf("%w: update %s: too much contention", event.ErrUnavailable, callID)
 }
 
-func (b *Broker) queueActive(ctx context.Context, p goredis.Pipeliner, callID string, changes []event.ActiveChange) {
-	for _, ch := range changes {
-		k := b.key("active", ch.User)
-		if ch.Leg == nil {
-			p.HDel(ctx, k, callID)
-			continue
-		}
-		p.HSet(ctx, k, callID, mustJSON(ch.Leg.Last))
-		p.Expire(ctx, k, event.TalkingTTL)
+// commit runs commitScript in the next batch, loading it into Redis when
+// Redis does not know it (its first use, or after a restart).
+func (b *Broker) commit(ctx context.Context, key string, args []any) (int, error) {
+	run := func() (int, error) {
+		cmd := goredis.NewCmd(ctx, append([]any{"evalsha", commitScript.Hash(), 1, key}, args...)...)
+		_ = b.batch.do(cmd)
+		return cmd.Int()
 	}
+	n, err := run()
+	if err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT") {
+		if err := commitScript.Load(ctx, b.rdb).Err(); err != nil {
+			return 0, err
+		}
+		n, err = run()
+	}
+	return n, err
 }
 
-func (b *Broker) queueKeep(ctx context.Context, p goredis.Pipeliner, user string, rec *event.Record) {
-	keepScript.Eval(ctx, p, []string{b.key("recent", user), b.key("recent-idx", user)},
-		rec.CallID, mustJSON(rec), rec.Start.Unix(), b.cfg.RecentCalls, int(b.cfg.RecentTTL.Seconds()))
+// commitArgs lays out commitScript's arguments for one update.
+func (b *Broker) commitArgs(raw, next []byte, callID string, rec *event.CallRecord, outs []event.Out) []any {
+	args := []any{raw, next, int(b.cfg.RecordTTL.Seconds())}
+	for _, ch := range rec.Active(outs, b.cfg.Now()) {
+		k := b.key("active", ch.User)
+		if ch.Leg == nil {
+			args = append(args, "d", k, callID)
+		} else {
+			args = append(args, "a", k, callID, mustJSON(ch.Leg.Last), int(event.TalkingTTL.Seconds()))
+		}
+	}
+	for _, o := range outs {
+		if o.Record != nil {
+			args = append(args, "k", b.key("recent", o.User), b.key("recent-idx", o.User), o.Record.CallID,
+				mustJSON(o.Record), o.Record.Start.Unix(), b.cfg.RecentCalls, int(b.cfg.RecentTTL.Seconds()))
+		}
+		if o.Payload != nil {
+			args = append(args, "e", b.key("log", o.User), o.Payload, b.channel(o.User),
+				b.cfg.LogSize, int(b.cfg.LogTTL.Seconds()))
+		}
+	}
+	return args
 }
 
 // Snapshot implements event.Subscriber, reading active calls and the log in

@@ -2,38 +2,63 @@ package redis
 
 import goredis "github.com/redis/go-redis/v9"
 
-// emitScript appends a frame to a user's log and publishes it in one step,
-// so a frame is never in the log without having been published or the other
-// way round. The stream id becomes the frame's id: it is spliced in after the
-// frame's first member ("type"), as event.WithID does for replays; a frame's
-// type is one of event's Frame* constants, which hold no comma.
+// commitScript stores a call's new record and all its consequences in one
+// atomic step, but only if the record is still the one the update was
+// computed from (compare-and-set): two round trips per webhook (GET, then
+// this), where WATCH/GET/MULTI/EXEC took four.
 //
-// KEYS[1] log stream; ARGV[1] frame without id, ARGV[2] channel,
-// ARGV[3] max log length, ARGV[4] log TTL in seconds. Returns the id.
-var emitScript = goredis.NewScript(`
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'f', ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-local p = ARGV[1]
-local i = string.find(p, ',', 1, true)
-redis.call('PUBLISH', ARGV[2], id .. '\n' .. string.sub(p, 1, i) .. '"id":"' .. id .. '",' .. string.sub(p, i + 1))
-return id
-`)
-
-// keepScript stores a call record in a user's recent calls (a hash by callid
-// and a sorted set by start time) and trims them to the newest ARGV[4].
+// KEYS[1] the call record. ARGV[1] the record as read ("" when there was
+// none), ARGV[2] the new record, ARGV[3] its TTL in seconds. Then a list of
+// operations, each a letter and its arguments (keys travel in ARGV: callpop
+// runs on one Redis, not Redis Cluster):
 //
-// KEYS[1] hash, KEYS[2] sorted set; ARGV[1] callid, ARGV[2] record JSON,
-// ARGV[3] score (start, unix seconds), ARGV[4] max, ARGV[5] TTL in seconds.
-var keepScript = goredis.NewScript(`
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-local n = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
-if n > 0 then
-  local old = redis.call('ZRANGE', KEYS[2], 0, n - 1)
-  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, n - 1)
-  redis.call('HDEL', KEYS[1], unpack(old))
+//	a activeKey callid frameJSON ttl              the user's active call
+//	d activeKey callid                            no longer active
+//	k hash zset callid recordJSON score max ttl   keep in recent calls, trimmed to max
+//	e logKey frame channel maxlen ttl             append to the user's log and publish
+//
+// The log append takes the stream id as the frame's id and splices it in
+// after the frame's first member ("type"), as event.WithID does for replays;
+// a frame's type is one of event's Frame* constants, which hold no comma.
+// Returns 0 when the record changed meanwhile (nothing written), else 1.
+var commitScript = goredis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur == false then cur = '' end
+if cur ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+local i = 4
+while i <= #ARGV do
+  local op = ARGV[i]
+  if op == 'a' then
+    redis.call('HSET', ARGV[i+1], ARGV[i+2], ARGV[i+3])
+    redis.call('EXPIRE', ARGV[i+1], ARGV[i+4])
+    i = i + 5
+  elseif op == 'd' then
+    redis.call('HDEL', ARGV[i+1], ARGV[i+2])
+    i = i + 3
+  elseif op == 'k' then
+    local h, z = ARGV[i+1], ARGV[i+2]
+    redis.call('HSET', h, ARGV[i+3], ARGV[i+4])
+    redis.call('ZADD', z, ARGV[i+5], ARGV[i+3])
+    local n = redis.call('ZCARD', z) - tonumber(ARGV[i+6])
+    if n > 0 then
+      local old = redis.call('ZRANGE', z, 0, n - 1)
+      redis.call('ZREMRANGEBYRANK', z, 0, n - 1)
+      redis.call('HDEL', h, unpack(old))
+    end
+    redis.call('EXPIRE', h, ARGV[i+7])
+    redis.call('EXPIRE', z, ARGV[i+7])
+    i = i + 8
+  elseif op == 'e' then
+    local id = redis.call('XADD', ARGV[i+1], 'MAXLEN', '~', ARGV[i+4], '*', 'f', ARGV[i+2])
+    redis.call('EXPIRE', ARGV[i+1], ARGV[i+5])
+    local p = ARGV[i+2]
+    local c = string.find(p, ',', 1, true)
+    redis.call('PUBLISH', ARGV[i+3], id .. '\n' .. string.sub(p, 1, c) .. '"id":"' .. id .. '",' .. string.sub(p, c + 1))
+    i = i + 6
+  else
+    return redis.error_reply('callpop: unknown commit op ' .. tostring(op))
+  end
 end
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-redis.call('EXPIRE', KEYS[2], ARGV[5])
 return 1
 `)
