@@ -136,7 +136,8 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		jsonhttp.Fail(w, jsonhttp.ErrForbidden)
 		return
 	}
-	conn, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{
+	sb := &smallBuffers{ResponseWriter: w}
+	conn, err := websocket.Accept(sb, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // the origin was checked above, against our own list
 		CompressionMode:    websocket.CompressionDisabled,
 	})
@@ -145,7 +146,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	conn.SetReadLimit(h.cfg.ReadLimit)
-	s := &session{hub: h, conn: conn, user: id.Key, expires: id.Expires, pingSlot: randomSlot(), writing: true}
+	s := &session{hub: h, conn: conn, out: sb.out, user: id.Key, expires: id.Expires, pingSlot: randomSlot(), writing: true}
 	if code, reason := h.add(s); code != 0 {
 		conn.Close(websocket.StatusCode(code), reason)
 		return

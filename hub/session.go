@@ -24,13 +24,14 @@ import (
 // small (sessions carry a few small frames a minute).
 const (
 	readBufferSize  = 256 // inbound frames are acks of ~40 bytes
-	writeBufferSize = 256 // a frame header and a short frame leave in one write; longer frames go straight to the socket
+	writeBufferSize = 64  // frames gather in the coalescer, not here: this only joins a frame's header and body
 )
 
 // session is one browser socket.
 type session struct {
 	hub      *Hub
 	conn     *websocket.Conn
+	out      *coalescer // under conn's writes: batches leave in one system call
 	user     string
 	expires  time.Time
 	pingSlot uint8
@@ -111,6 +112,7 @@ func (s *session) flush() {
 				continue
 			}
 		}
+		s.out.holdWrites()
 		for _, m := range batch {
 			if !s.last.Less(m.ID) {
 				continue // already sent, in the snapshot, the replay or a catch-up
@@ -122,6 +124,9 @@ func (s *session) flush() {
 			s.last = m.ID
 			s.hub.metrics.frames.Inc()
 			s.hub.metrics.observe("written", m.ID)
+		}
+		if err := s.out.release(s.hub.cfg.WriteTimeout); err != nil {
+			s.conn.CloseNow() // the socket is stuck or gone; the reader cleans up
 		}
 	}
 }
@@ -182,19 +187,22 @@ func (s *session) hello(ctx context.Context, resume bool, since event.ID) error 
 	// Writes get a context of their own, not one derived from the request's:
 	// coder/websocket keeps the last write's context until the next write,
 	// and an idle session would hold the whole request with it.
+	s.out.holdWrites() // hello and the replay leave together
 	if err := s.write(context.Background(), event.Encode(hello)); err != nil {
+		_ = s.out.release(s.hub.cfg.WriteTimeout)
 		return err
 	}
 	s.last = snap.Last
 	for _, m := range snap.Missed {
 		if err := s.write(context.Background(), m.Data); err != nil {
+			_ = s.out.release(s.hub.cfg.WriteTimeout)
 			return err
 		}
 		if s.last.Less(m.ID) {
 			s.last = m.ID
 		}
 	}
-	return nil
+	return s.out.release(s.hub.cfg.WriteTimeout)
 }
 
 // started hands the socket's writes over to flushes once hello is out.
@@ -286,10 +294,14 @@ func (s *session) ping() {
 
 // smallBuffers hands coder/websocket a hijacked connection with small
 // buffers instead of net/http's 4 KiB pair, which would otherwise stay with
-// every idle session for its lifetime.
-type smallBuffers struct{ http.ResponseWriter }
+// every idle session for its lifetime, and puts the session's coalescer
+// under the write side.
+type smallBuffers struct {
+	http.ResponseWriter
+	out *coalescer // set by Hijack
+}
 
-func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, err
@@ -299,7 +311,8 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		b, _ := brw.Reader.Peek(n)
 		r = io.MultiReader(bytes.NewReader(bytes.Clone(b)), conn)
 	}
-	return conn, bufio.NewReadWriter(bufio.NewReaderSize(r, readBufferSize), bufio.NewWriterSize(conn, writeBufferSize)), nil
+	w.out = &coalescer{conn: conn}
+	return conn, bufio.NewReadWriter(bufio.NewReaderSize(r, readBufferSize), bufio.NewWriterSize(w.out, writeBufferSize)), nil
 }
 
-func (w smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
