@@ -217,22 +217,40 @@ func (b *Broker) Update(ctx context.Context, callID string, fn event.UpdateFunc)
 	return fmt.Errorf("%w: update %s: too much contention", event.ErrUnavailable, callID)
 }
 
-// commit runs commitScript in the next batch, loading it into Redis when
-// Redis does not know it (its first use, or after a restart).
+// commit runs commitScript in the next batch.
 func (b *Broker) commit(ctx context.Context, key string, args []any) (int, error) {
-	run := func() (int, error) {
-		cmd := goredis.NewCmd(ctx, append([]any{"evalsha", commitScript.Hash(), 1, key}, args...)...)
-		_ = b.batch.do(cmd)
-		return cmd.Int()
+	v, err := b.runScript(ctx, commitScript, []string{key}, args...)
+	if err != nil {
+		return 0, err
 	}
-	n, err := run()
-	if err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT") {
-		if err := commitScript.Load(ctx, b.rdb).Err(); err != nil {
-			return 0, err
+	n, ok := v.(int64)
+	if !ok {
+		return 0, fmt.Errorf("commit: unexpected reply %T", v)
+	}
+	return int(n), nil
+}
+
+// runScript runs a script in the next batch by its hash, loading it into
+// Redis when Redis does not know it (first use, or after a restart).
+func (b *Broker) runScript(ctx context.Context, sc *goredis.Script, keys []string, args ...any) (any, error) {
+	run := func() (any, error) {
+		cmdArgs := make([]any, 0, 3+len(keys)+len(args))
+		cmdArgs = append(cmdArgs, "evalsha", sc.Hash(), len(keys))
+		for _, k := range keys {
+			cmdArgs = append(cmdArgs, k)
 		}
-		n, err = run()
+		cmd := goredis.NewCmd(ctx, append(cmdArgs, args...)...)
+		_ = b.batch.do(cmd)
+		return cmd.Result()
 	}
-	return n, err
+	v, err := run()
+	if err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT") {
+		if err := sc.Load(ctx, b.rdb).Err(); err != nil {
+			return nil, err
+		}
+		v, err = run()
+	}
+	return v, err
 }
 
 // commitArgs lays out commitScript's arguments for one update.
@@ -260,55 +278,73 @@ func (b *Broker) commitArgs(raw, next []byte, callID string, rec *event.CallReco
 }
 
 // Snapshot implements event.Subscriber, reading active calls and the log in
-// one transaction so they agree.
+// one script so they agree; it shares the update pipelines, so a reconnect
+// storm costs Redis a few large writes rather than one round trip per session.
 func (b *Broker) Snapshot(ctx context.Context, user string, since event.ID) (event.Snapshot, error) {
-	logKey := b.key("log", user)
-	var (
-		active       *goredis.MapStringStringCmd
-		last, exact  *goredis.XMessageSliceCmd
-		after        *goredis.XMessageSliceCmd
-		sinceStr     = since.String()
-		snap         = event.Snapshot{Active: []event.CallFrame{}}
-		unavailable  = func(err error) error { return fmt.Errorf("%w: snapshot: %w", event.ErrUnavailable, err) }
-		now          = b.cfg.Now()
-		staleCallIDs []string
-	)
-	_, err := b.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-		active = p.HGetAll(ctx, b.key("active", user))
-		last = p.XRevRangeN(ctx, logKey, "+", "-", 1)
-		if !since.IsZero() {
-			exact = p.XRangeN(ctx, logKey, sinceStr, sinceStr, 1)
-			after = p.XRangeN(ctx, logKey, "("+sinceStr, "+", int64(b.cfg.LogSize))
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, goredis.Nil) {
-		return snap, unavailable(err)
+	snap := event.Snapshot{Active: []event.CallFrame{}}
+	activeKey := b.key("active", user)
+	sinceArg := ""
+	if !since.IsZero() {
+		sinceArg = since.String()
 	}
-	for callID, raw := range active.Val() {
+	reply, err := b.runScript(ctx, snapshotScript, []string{activeKey, b.key("log", user)}, sinceArg, b.cfg.LogSize)
+	if err != nil {
+		return snap, fmt.Errorf("%w: snapshot: %w", event.ErrUnavailable, err)
+	}
+	parts, _ := reply.([]any)
+	if len(parts) < 2 {
+		return snap, fmt.Errorf("%w: snapshot: unexpected reply", event.ErrUnavailable)
+	}
+	now := b.cfg.Now()
+	var stale []string
+	flat, _ := parts[0].([]any)
+	for i := 0; i+1 < len(flat); i += 2 {
+		callID, _ := flat[i].(string)
+		raw, _ := flat[i+1].(string)
 		var f event.CallFrame
 		if json.Unmarshal([]byte(raw), &f) != nil || f.Stale(now) {
-			staleCallIDs = append(staleCallIDs, callID)
+			stale = append(stale, callID)
 			continue
 		}
 		snap.Active = append(snap.Active, f)
 	}
 	event.SortActive(snap.Active)
-	if len(staleCallIDs) > 0 {
-		b.rdb.HDel(ctx, b.key("active", user), staleCallIDs...) // best effort: the next read filters them again
+	if len(stale) > 0 {
+		b.rdb.HDel(ctx, activeKey, stale...) // best effort: the next read filters them again
 	}
-	if msgs := last.Val(); len(msgs) > 0 {
-		snap.Last, _ = event.ParseID(msgs[0].ID)
+	if newest := streamEntries(parts[1]); len(newest) > 0 {
+		snap.Last, _ = event.ParseID(newest[0].ID)
 	}
-	if exact != nil && len(exact.Val()) > 0 {
+	if len(parts) == 4 && len(streamEntries(parts[2])) > 0 {
 		snap.Recovered = true
-		for _, x := range after.Val() {
+		for _, x := range streamEntries(parts[3]) {
 			if m, ok := b.message(user, x); ok {
 				snap.Missed = append(snap.Missed, m)
 			}
 		}
 	}
 	return snap, nil
+}
+
+// streamEntries reads an XRANGE reply returned through a script.
+func streamEntries(v any) []goredis.XMessage {
+	list, _ := v.([]any)
+	out := make([]goredis.XMessage, 0, len(list))
+	for _, e := range list {
+		pair, _ := e.([]any)
+		if len(pair) != 2 {
+			continue
+		}
+		id, _ := pair[0].(string)
+		fields, _ := pair[1].([]any)
+		x := goredis.XMessage{ID: id, Values: map[string]any{}}
+		for i := 0; i+1 < len(fields); i += 2 {
+			k, _ := fields[i].(string)
+			x.Values[k] = fields[i+1]
+		}
+		out = append(out, x)
+	}
+	return out
 }
 
 func (b *Broker) message(user string, x goredis.XMessage) (event.Message, bool) {

@@ -62,3 +62,20 @@ while i <= #ARGV do
 end
 return 1
 `)
+
+// snapshotScript reads what a new session starts from in one atomic step:
+// the user's active calls, the newest log entry, and with a since id whether
+// it is still in the log and what follows it. Atomic, so the active calls
+// and the newest id agree (the hello's promise rests on it); a script rather
+// than MULTI so it can share the update pipelines.
+//
+// KEYS[1] active hash, KEYS[2] log stream; ARGV[1] since ("" for none),
+// ARGV[2] most entries after it. Returns {active, newest[, exact, after]}.
+var snapshotScript = goredis.NewScript(`
+local active = redis.call('HGETALL', KEYS[1])
+local newest = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+if ARGV[1] == '' then return {active, newest} end
+local exact = redis.call('XRANGE', KEYS[2], ARGV[1], ARGV[1], 'COUNT', 1)
+local after = redis.call('XRANGE', KEYS[2], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])
+return {active, newest, exact, after}
+`)
