@@ -127,8 +127,17 @@ body{color:red !important}
 <tr><td>ИП Петров А. В.</td><td>Website</td><td>45 000 ₽</td></tr>
 </table>
 </main>
+{{if .Notify}}<script>
+// A tab in the background whose user allowed notifications; every one it
+// raises is recorded instead of shown.
+window.__notes = [];
+window.Notification = function (title) { window.__notes.push(title); this.close = function () {}; };
+window.Notification.permission = "granted";
+window.Notification.requestPermission = function () { return Promise.resolve("granted"); };
+Object.defineProperty(document, "hidden", { get: function () { return true; } });
+</script>{{end}}
 <script src="/widget.js"></script>
-<script>CallPop.init({url: location.origin, token: {{.Token}}, crmLink: {{.CRMLink}}, lang: "en"})</script>
+<script>CallPop.init({url: location.origin, token: {{.Token}}, crmLink: {{.CRMLink}}, lang: "en"{{if .Notify}}, notify: true{{end}}})</script>
 </body></html>
 `))
 
@@ -145,6 +154,7 @@ func servePage(s *server) http.HandlerFunc {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_ = testPage.Execute(w, map[string]any{
 			"User": user, "Token": tok, "CRMLink": crmLinkTmpl, "Hostile": r.URL.Query().Get("hostile") != "",
+			"Notify": r.URL.Query().Get("notify") != "",
 		})
 	}
 }
@@ -533,5 +543,51 @@ func TestBrowserCardShowsOnAHostPageWithHostileCSS(t *testing.T) {
 	if !c.Visible || c.W < 100 || c.H < 50 {
 		display, _ := eval[string](p, `getComputedStyle(document.querySelector('callpop-widget')).display`)
 		t.Fatalf("card not visible on a hostile page: %+v (host display %q)", c, display)
+	}
+}
+
+// TestBrowserOnlyOneTabRaisesTheNotification: three background tabs of one
+// manager all show the card, but exactly one raises the desktop notification
+// (the tabs agree over BroadcastChannel), for each call.
+func TestBrowserOnlyOneTabRaisesTheNotification(t *testing.T) {
+	t.Parallel()
+	first := startChromium(t)
+	n := startPageNode(t, browserConfig(t), "127.0.0.1:0")
+	var pages []*page
+	for i := range 3 {
+		tab := first
+		if i > 0 {
+			tab = newTab(t, first)
+		}
+		pages = append(pages, openPage(t, tab, n, "andy", "&notify=1"))
+	}
+	notes := func() int {
+		total := 0
+		for _, p := range pages {
+			k, err := eval[int](p, `window.__notes.length`)
+			if err != nil {
+				t.Fatalf("read notifications: %v", err)
+			}
+			total += k
+		}
+		return total
+	}
+	for i, callid := range []string{"n1", "n2"} {
+		n.event("INCOMING", "andy", callid)
+		for _, p := range pages {
+			p.waitCard(callid, "INCOMING", "ring")
+		}
+		want := i + 1
+		deadline := time.Now().Add(browserWait)
+		for notes() < want {
+			if time.Now().After(deadline) {
+				t.Fatalf("call %s: %d notifications in all, want %d", callid, notes(), want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		time.Sleep(time.Second) // well past the tabs' 250 ms claim window: a second tab would have rung by now
+		if got := notes(); got != want {
+			t.Fatalf("after call %s: %d notifications across 3 tabs, want %d", callid, got, want)
+		}
 	}
 }
