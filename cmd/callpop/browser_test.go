@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -137,16 +138,38 @@ window.Notification.requestPermission = function () { return Promise.resolve("gr
 Object.defineProperty(document, "hidden", { get: function () { return true; } });
 </script>{{end}}
 <script src="/widget.js"></script>
-<script>CallPop.init({url: location.origin, token: {{.Token}}, crmLink: {{.CRMLink}}, lang: "en"{{if .Notify}}, notify: true{{end}}})</script>
+<script>CallPop.init({url: location.origin, token: {{.Token}}, crmLink: {{.CRMLink}}, lang: "en"{{if .Notify}}, notify: true{{end}}{{if .Refresh}},
+  getToken: async () => (await fetch("/test-token?user={{.User}}")).text(){{end}}})</script>
 </body></html>
 `))
 
-// servePage serves /test-page?user=andy[&hostile=1], minting the user's
-// token on the server, as a CRM backend would.
+// serveToken serves /test-token?user=andy: a fresh token as plain text, what
+// a CRM backend gives the widget's getToken. It counts its calls.
+func serveToken(s *server) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok, err := s.jwt.Mint(r.URL.Query().Get("user"), time.Hour)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		tokensServed.Add(1)
+		_, _ = w.Write([]byte(tok))
+	}
+}
+
+var tokensServed atomic.Int64
+
+// servePage serves /test-page?user=andy[&hostile=1][&notify=1][&ttl=2s],
+// minting the user's token on the server, as a CRM backend would; with ttl
+// the token is short and the page's getToken fetches fresh ones.
 func servePage(s *server) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		user := r.URL.Query().Get("user")
-		tok, err := s.jwt.Mint(user, time.Hour)
+		ttl, err := time.ParseDuration(r.URL.Query().Get("ttl"))
+		if err != nil {
+			ttl = time.Hour
+		}
+		tok, err := s.jwt.Mint(user, ttl)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
@@ -154,7 +177,7 @@ func servePage(s *server) http.HandlerFunc {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_ = testPage.Execute(w, map[string]any{
 			"User": user, "Token": tok, "CRMLink": crmLinkTmpl, "Hostile": r.URL.Query().Get("hostile") != "",
-			"Notify": r.URL.Query().Get("notify") != "",
+			"Notify": r.URL.Query().Get("notify") != "", "Refresh": r.URL.Query().Has("ttl"),
 		})
 	}
 }
@@ -180,6 +203,7 @@ func startPageNode(t *testing.T, cfg *config, addr string) *node {
 	}
 	s, err := newServer(cfg, zaptest.NewLogger(t), serverOptions{directory: dir, routes: func(s *server, r *httprouter.Router) {
 		r.HandlerFunc(http.MethodGet, "/test-page", servePage(s))
+		r.HandlerFunc(http.MethodGet, "/test-token", serveToken(s))
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -590,4 +614,25 @@ func TestBrowserOnlyOneTabRaisesTheNotification(t *testing.T) {
 			t.Fatalf("after call %s: %d notifications across 3 tabs, want %d", callid, got, want)
 		}
 	}
+}
+
+// TestBrowserExpiredTokenIsReplacedThroughGetToken: the page's token lives
+// two seconds; when the server closes the socket at expiry (4001) the widget
+// fetches a fresh one through getToken, reconnects, and popups keep coming.
+func TestBrowserExpiredTokenIsReplacedThroughGetToken(t *testing.T) {
+	t.Parallel()
+	tab := startChromium(t)
+	n := startPageNode(t, browserConfig(t), "127.0.0.1:0")
+	before := tokensServed.Load()
+	p := openPage(t, tab, n, "andy", "&ttl=2s")
+	deadline := time.Now().Add(browserWait)
+	for tokensServed.Load() == before { // the session was closed at expiry and getToken ran
+		if time.Now().After(deadline) {
+			t.Fatalf("getToken never called; the widget shows %v", p.view())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.waitFor("widget live again", browserWait, func(v widgetView) bool { return v.Status == "live" })
+	n.event("INCOMING", "andy", "after-refresh")
+	p.waitCard("after-refresh", "INCOMING", "ring")
 }
