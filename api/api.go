@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/callpop/callpop/auth"
 	"github.com/callpop/callpop/event"
+	"github.com/callpop/callpop/internal/guard"
 	"github.com/callpop/callpop/internal/jsonhttp"
 	"github.com/callpop/callpop/pbx"
 )
@@ -71,13 +71,7 @@ type API struct {
 	log   *zap.Logger
 	mux   *http.ServeMux
 
-	mu       sync.Mutex
-	limiters map[string]*limiter // by user key; guarded by mu
-}
-
-type limiter struct {
-	*rate.Limiter
-	last time.Time
+	limit *guard.Limiter[string] // by user key
 }
 
 // New returns the API. p may be an unconfigured *pbx.Client: PBX actions
@@ -92,7 +86,8 @@ func New(cfg Config, p PBX, calls event.CallLog, pub event.Publisher, log *zap.L
 	if cfg.PBXTimeout <= 0 {
 		cfg.PBXTimeout = DefaultPBXTimeout
 	}
-	a := &API{cfg: cfg, pbx: p, calls: calls, pub: pub, log: log.Named("api"), limiters: map[string]*limiter{}}
+	a := &API{cfg: cfg, pbx: p, calls: calls, pub: pub, log: log.Named("api"),
+		limit: guard.NewLimiter[string](float64(cfg.Rate), cfg.Burst)}
 	m := http.NewServeMux()
 	m.HandleFunc("POST /api/call", a.call)
 	m.HandleFunc("GET /api/dnd", a.getDND)
@@ -136,33 +131,11 @@ func sameOrigin(origin, host string) bool {
 
 func (a *API) serveAuthed(w http.ResponseWriter, r *http.Request) {
 	id, _ := auth.FromContext(r.Context())
-	if !a.allow(id.Key) {
+	if !a.limit.Allow(id.Key) {
 		jsonhttp.Fail(w, jsonhttp.ErrTooManyRequests)
 		return
 	}
 	a.mux.ServeHTTP(w, r)
-}
-
-// allow takes a token from the user's bucket. Idle buckets are dropped now
-// and then so the map stays as small as the set of active users.
-func (a *API) allow(user string) bool {
-	now := time.Now()
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	l := a.limiters[user]
-	if l == nil {
-		if len(a.limiters) > 10000 {
-			for u, l := range a.limiters {
-				if now.Sub(l.last) > time.Minute {
-					delete(a.limiters, u)
-				}
-			}
-		}
-		l = &limiter{Limiter: rate.NewLimiter(a.cfg.Rate, a.cfg.Burst)}
-		a.limiters[user] = l
-	}
-	l.last = now
-	return l.AllowN(now, 1)
 }
 
 // decode reads a small JSON body into v, refusing unknown fields: a body

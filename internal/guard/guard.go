@@ -82,46 +82,54 @@ func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
 	return peer
 }
 
-// PerIP is a token bucket per client address. The zero rate means no limit.
-type PerIP struct {
+// Limiter is a token bucket per key (a client address, a user), forgetting
+// keys idle for a minute. The zero rate means no limit; a nil *Limiter
+// allows everything.
+type Limiter[K comparable] struct {
 	rate  rate.Limit
 	burst int
 
 	mu      sync.Mutex
-	buckets map[netip.Addr]*bucket // guarded by mu
+	buckets map[K]*bucket // guarded by mu
 	swept   time.Time
 }
+
+// PerIP is a Limiter by client address.
+type PerIP = Limiter[netip.Addr]
 
 type bucket struct {
 	*rate.Limiter
 	last time.Time
 }
 
-// NewPerIP allows each address perSecond requests a second, in bursts of burst.
-func NewPerIP(perSecond float64, burst int) *PerIP {
-	return &PerIP{rate: rate.Limit(perSecond), burst: max(burst, 1), buckets: map[netip.Addr]*bucket{}}
+// NewLimiter allows each key perSecond requests a second, in bursts of burst.
+func NewLimiter[K comparable](perSecond float64, burst int) *Limiter[K] {
+	return &Limiter[K]{rate: rate.Limit(perSecond), burst: max(burst, 1), buckets: map[K]*bucket{}}
 }
 
-// Allow takes one token for a.
-func (l *PerIP) Allow(a netip.Addr) bool {
+// NewPerIP allows each address perSecond requests a second, in bursts of burst.
+func NewPerIP(perSecond float64, burst int) *PerIP { return NewLimiter[netip.Addr](perSecond, burst) }
+
+// Allow takes one token for k.
+func (l *Limiter[K]) Allow(k K) bool {
 	if l == nil || l.rate <= 0 {
 		return true
 	}
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if now.Sub(l.swept) > time.Minute { // forget idle addresses
-		for k, b := range l.buckets {
+	if now.Sub(l.swept) > time.Minute { // forget idle keys
+		for key, b := range l.buckets {
 			if now.Sub(b.last) > time.Minute {
-				delete(l.buckets, k)
+				delete(l.buckets, key)
 			}
 		}
 		l.swept = now
 	}
-	b := l.buckets[a]
+	b := l.buckets[k]
 	if b == nil {
 		b = &bucket{Limiter: rate.NewLimiter(l.rate, l.burst)}
-		l.buckets[a] = b
+		l.buckets[k] = b
 	}
 	b.last = now
 	return b.AllowN(now, 1)
