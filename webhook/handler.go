@@ -236,30 +236,22 @@ func (h *Handler) lookup(ctx context.Context, log *zap.Logger, phone string) (ev
 	if h.dir == nil {
 		return event.Contact{}, false
 	}
+	// Directories honour the deadline (event.Directory's contract: the CRM
+	// look-up and Chain stop at it, the CSV one never waits), so no goroutine
+	// per webhook is needed to walk away from a slow one.
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.ContactBudget)
 	defer cancel()
-	type result struct {
-		c   event.Contact
-		ok  bool
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		c, ok, err := h.dir.Lookup(ctx, phone)
-		done <- result{c, ok, err}
-	}()
-	select {
-	case res := <-done:
-		if res.err != nil {
-			log.Warn("contact look-up failed", zap.Error(res.err))
-			return event.Contact{}, false
-		}
-		return res.c, res.ok
-	case <-ctx.Done():
+	c, ok, err := h.dir.Lookup(ctx, phone)
+	switch {
+	case ctx.Err() != nil:
 		h.metrics.contactTimeouts.Inc()
 		log.Warn("contact look-up over budget", zap.Duration("budget", h.cfg.ContactBudget))
 		return event.Contact{}, false
+	case err != nil:
+		log.Warn("contact look-up failed", zap.Error(err))
+		return event.Contact{}, false
 	}
+	return c, ok
 }
 
 type startKey struct{}
