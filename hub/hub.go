@@ -66,6 +66,7 @@ type Hub struct {
 
 	stopPing context.CancelFunc
 	pingDone chan struct{}
+	poll     *poller // nil where sockets cannot be polled: sessions keep a reader goroutine
 }
 
 // New returns a hub fed by sub; it registers itself as sub's handler.
@@ -93,6 +94,11 @@ func New(cfg Config, sub event.Subscriber, log *zap.Logger, reg prometheus.Regis
 	h := &Hub{
 		cfg: cfg, sub: sub, log: log.Named("hub"), metrics: newMetrics(reg),
 		users: map[string][]*session{}, stopPing: cancel, pingDone: make(chan struct{}),
+	}
+	if p, err := newPoller(h.log); err == nil {
+		h.poll = p
+	} else {
+		h.log.Info("sessions keep a reader goroutine each", zap.Error(err))
 	}
 	sub.Register(h.deliver)
 	go h.pingLoop(ctx)
@@ -137,24 +143,43 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sb := &smallBuffers{ResponseWriter: w}
+	s := &session{hub: h, user: id.Key, expires: id.Expires, pingSlot: randomSlot(), writing: true}
 	conn, err := websocket.Accept(sb, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // the origin was checked above, against our own list
 		CompressionMode:    websocket.CompressionDisabled,
+		OnPongReceived:     func(context.Context, []byte) { s.pingSent.Store(0) },
 	})
 	if err != nil {
 		h.log.Debug("upgrade failed", zap.Error(err))
 		return
 	}
 	conn.SetReadLimit(h.cfg.ReadLimit)
-	s := &session{hub: h, conn: conn, out: sb.out, user: id.Key, expires: id.Expires, pingSlot: randomSlot(), writing: true}
+	s.conn, s.out, s.in, s.br = conn, sb.out, sb.in, sb.br
+	s.polled = h.poll != nil && s.in.rc != nil
+	s.reading = s.polled // the handler holds the reading role until the poller has the socket
 	if code, reason := h.add(s); code != 0 {
 		conn.Close(websocket.StatusCode(code), reason)
 		return
 	}
-	go func() { // the reader outlives this handler: its end is the session's
-		s.read()
-		h.remove(s)
-	}()
+	if s.polled {
+		err := h.poll.add(s, s.in.rc)
+		s.mu.Lock()
+		s.reading = false
+		s.mu.Unlock()
+		if err != nil {
+			h.log.Warn("session not started", zap.String("user", s.user), zap.Error(err))
+			s.close(event.CloseUnavailable, "try again")
+			s.maybeEnd()
+			return
+		}
+		s.readable() // what arrived meanwhile, or with the request
+		s.maybeEnd() // a close that completed while the handler held the role
+	} else {
+		go func() { // the reader outlives this handler: its end is the session's
+			s.read()
+			h.remove(s)
+		}()
+	}
 	if !time.Now().Before(s.expires) {
 		s.close(event.CloseTokenExpired, "token expired")
 		return
@@ -195,9 +220,15 @@ func (h *Hub) add(s *session) (code int, reason string) {
 	return 0, ""
 }
 
-// remove forgets s once its reader ended, and releases what it held.
+// remove forgets s once it ended, and releases what it held.
 func (h *Hub) remove(s *session) {
 	s.conn.CloseNow()
+	if s.polled {
+		s.mu.Lock()
+		id := s.pollID
+		s.mu.Unlock()
+		h.poll.forget(id)
+	}
 	h.mu.Lock()
 	set := h.users[s.user]
 	for i, x := range set {
@@ -236,13 +267,14 @@ func (h *Hub) Sessions() int {
 
 // pingLoop runs the one schedule every session shares, instead of a timer
 // each: every tick it pings the sessions whose slot comes up, so pings spread
-// over PingInterval, and closes sessions whose token expired (within a tick).
+// over PingInterval, closes sessions whose token expired and those whose pong
+// is more than WriteTimeout late (each within a tick).
 func (h *Hub) pingLoop(ctx context.Context) {
 	defer close(h.pingDone)
 	const slots = 25
 	t := time.NewTicker(h.cfg.PingInterval / slots)
 	defer t.Stop()
-	var expired []*session
+	var expired, silent []*session
 	for tick := 0; ; tick++ {
 		var now time.Time
 		select {
@@ -251,12 +283,16 @@ func (h *Hub) pingLoop(ctx context.Context) {
 		case now = <-t.C:
 		}
 		slot := uint8(tick % slots)
+		overdue := now.Add(-h.cfg.WriteTimeout).UnixNano()
 		h.mu.RLock()
 		for _, set := range h.users {
 			for _, s := range set {
-				if !now.Before(s.expires) {
+				switch sent := s.pingSent.Load(); {
+				case !now.Before(s.expires):
 					expired = append(expired, s)
-				} else if s.pingSlot == slot {
+				case sent != 0 && sent < overdue:
+					silent = append(silent, s)
+				case s.pingSlot == slot:
 					go s.ping()
 				}
 			}
@@ -266,7 +302,11 @@ func (h *Hub) pingLoop(ctx context.Context) {
 			s.close(event.CloseTokenExpired, "token expired")
 			expired[i] = nil
 		}
-		expired = expired[:0]
+		for i, s := range silent {
+			s.drop("ping", event.CloseRestart, "ping timeout")
+			silent[i] = nil
+		}
+		expired, silent = expired[:0], silent[:0]
 	}
 }
 
@@ -290,12 +330,20 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	go func() { h.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		h.stopPoller()
 		return nil
 	case <-ctx.Done():
 		for _, s := range all {
 			s.conn.CloseNow()
 		}
+		h.stopPoller()
 		return ctx.Err()
+	}
+}
+
+func (h *Hub) stopPoller() {
+	if h.poll != nil {
+		h.poll.stop()
 	}
 }
 

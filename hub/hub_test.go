@@ -223,7 +223,8 @@ func TestShutdownClosesSessionsWithRestartCode(t *testing.T) {
 	}
 }
 
-// counter reads a counter with one label value from reg.
+// counter reads a counter from reg: the one with the label value label, or
+// with no labels when label is empty.
 func counter(tb testing.TB, reg *prometheus.Registry, name, label string) float64 {
 	tb.Helper()
 	mfs, err := reg.Gather()
@@ -235,6 +236,9 @@ func counter(tb testing.TB, reg *prometheus.Registry, name, label string) float6
 			continue
 		}
 		for _, m := range mf.GetMetric() {
+			if label == "" && len(m.GetLabel()) == 0 {
+				return m.GetCounter().GetValue()
+			}
 			for _, l := range m.GetLabel() {
 				if l.GetValue() == label {
 					return m.GetCounter().GetValue()

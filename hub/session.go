@@ -4,12 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
@@ -18,10 +18,11 @@ import (
 	"github.com/callpop/callpop/event"
 )
 
-// A session costs one goroutine, its reader, and a few KiB: the HTTP handler
-// returns after hello, frames are written by short-lived flush goroutines
-// only while there is something to write, and the socket's buffers are
-// small (sessions carry a few small frames a minute).
+// An idle session costs a few KiB and no goroutine: the HTTP handler returns
+// after hello, frames are written by short-lived flush goroutines only while
+// there is something to write, the hub's poller reads only when the socket
+// turns readable (see inbound.go), and the socket's buffers are small
+// (sessions carry a few small frames a minute).
 const (
 	readBufferSize  = 256 // inbound frames are acks of ~40 bytes
 	writeBufferSize = 64  // frames gather in the coalescer, not here: this only joins a frame's header and body
@@ -31,18 +32,36 @@ const (
 type session struct {
 	hub      *Hub
 	conn     *websocket.Conn
-	out      *coalescer // under conn's writes: batches leave in one system call
+	out      *coalescer    // under conn's writes: batches leave in one system call
+	in       *inbound      // under conn's reads
+	br       *bufio.Reader // conn's buffered reader; a pass peeks at it between messages
+	polled   bool          // the hub's poller watches the socket: no reader goroutine
 	user     string
 	expires  time.Time
 	pingSlot uint8
+	pingSent atomic.Int64 // unix nanoseconds of the ping not answered yet; 0: none
 
-	mu      sync.Mutex      // guards the fields below
-	pending []event.Message // live frames waiting to be written, oldest first
-	writing bool            // hello or a flush goroutine owns the socket's writes
-	resync  bool            // a catch-up from the log is due
-	closed  bool
-	subbed  bool     // Subscribe succeeded: remove must Unsubscribe
-	last    event.ID // newest id written; touched only by the writer of the moment
+	// rawMu is held by whoever reads the socket outside coder/websocket's
+	// Read (a pass peeking, the closer's handshake), so they never overlap.
+	rawMu sync.Mutex
+
+	mu        sync.Mutex      // guards the fields below
+	pending   []event.Message // live frames waiting to be written, oldest first
+	writing   bool            // hello or a flush goroutine owns the socket's writes
+	resync    bool            // a catch-up from the log is due
+	closed    bool
+	subbed    bool     // Subscribe succeeded: remove must Unsubscribe
+	last      event.ID // newest id written; touched only by the writer of the moment
+	pollID    uint64   // the poller's name for the socket
+	reading   bool     // a pass runs (or the handler still sets the session up)
+	closeDone bool     // the close handshake is over
+	ended     bool     // removed from the hub
+}
+
+func (s *session) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
 }
 
 func (s *session) subscribed() bool {
@@ -140,7 +159,7 @@ func (s *session) drop(label string, code int, reason string) {
 
 // close ends the session with code and reports whether this call did it;
 // the close handshake runs in its own goroutine so callers (the broker's, a
-// timer's) never wait on the network. The reader sees the end and cleans up.
+// timer's) never wait on the network.
 func (s *session) close(code int, reason string) (closed bool) {
 	s.mu.Lock()
 	if !s.closed {
@@ -149,9 +168,23 @@ func (s *session) close(code int, reason string) (closed bool) {
 	}
 	s.mu.Unlock()
 	if closed {
-		go s.conn.Close(websocket.StatusCode(code), reason)
+		go s.closeConn(code, reason)
 	}
 	return closed
+}
+
+// closeConn runs the close handshake. On a polled socket no pass reads
+// meanwhile (rawMu), coder/websocket reads the peer's answer itself, and the
+// session ends when the handshake is over; a reader goroutine sees the end
+// on its own.
+func (s *session) closeConn(code int, reason string) {
+	s.rawMu.Lock()
+	_ = s.conn.Close(websocket.StatusCode(code), reason)
+	s.rawMu.Unlock()
+	s.mu.Lock()
+	s.closeDone = true
+	s.mu.Unlock()
+	s.maybeEnd()
 }
 
 // hello subscribes, reads the snapshot and writes hello and the missed
@@ -259,36 +292,12 @@ func (s *session) write(ctx context.Context, data []byte) error {
 	return s.conn.Write(ctx, websocket.MessageText, data)
 }
 
-// read serves the socket's inbound side until it ends: acks, and the control
-// frames coder/websocket handles while a read is pending (pongs, close).
-// Its end is the session's end.
-func (s *session) read() {
-	for {
-		typ, data, err := s.conn.Read(context.Background())
-		if err != nil {
-			if !isNormalClose(err) {
-				s.hub.log.Debug("session read ended", zap.String("user", s.user), zap.Error(err))
-			}
-			s.close(int(websocket.StatusNormalClosure), "")
-			return
-		}
-		var ack event.Ack
-		if typ != websocket.MessageText || json.Unmarshal(data, &ack) != nil || ack.Type != "ack" {
-			s.close(event.CloseProtocol, "unreadable client frame")
-			continue // keep reading until the close handshake ends
-		}
-		s.hub.metrics.acks.Inc()
-		if id, ok := event.ParseID(ack.ID); ok {
-			s.hub.metrics.observe("shown", id)
-		}
-	}
-}
-
+// ping sends a ping between two frames; the pong clears pingSent, and the
+// ping schedule closes sessions whose pong is overdue.
 func (s *session) ping() {
-	ctx, cancel := context.WithTimeout(context.Background(), s.hub.cfg.WriteTimeout)
-	defer cancel()
-	if err := s.conn.Ping(ctx); err != nil {
-		s.drop("ping", event.CloseRestart, "ping timeout")
+	s.pingSent.CompareAndSwap(0, time.Now().UnixNano())
+	if err := s.out.ping(s.hub.cfg.WriteTimeout); err != nil {
+		s.drop("ping", event.CloseRestart, "ping failed")
 	}
 }
 
@@ -298,7 +307,9 @@ func (s *session) ping() {
 // under the write side.
 type smallBuffers struct {
 	http.ResponseWriter
-	out *coalescer // set by Hijack
+	out *coalescer    // set by Hijack
+	in  *inbound      // set by Hijack
+	br  *bufio.Reader // set by Hijack
 }
 
 func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -306,13 +317,19 @@ func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	var r io.Reader = conn
+	w.in = &inbound{Conn: conn}
 	if n := brw.Reader.Buffered(); n > 0 { // bytes the client sent after its request
 		b, _ := brw.Reader.Peek(n)
-		r = io.MultiReader(bytes.NewReader(bytes.Clone(b)), conn)
+		w.in.pre = bytes.Clone(b)
+	}
+	if sc, ok := conn.(syscall.Conn); ok { // plain TCP; TLS is not: its records hide readiness
+		if rc, err := sc.SyscallConn(); err == nil {
+			w.in.rc = rc
+		}
 	}
 	w.out = &coalescer{conn: conn}
-	return conn, bufio.NewReadWriter(bufio.NewReaderSize(r, readBufferSize), bufio.NewWriterSize(w.out, writeBufferSize)), nil
+	w.br = bufio.NewReaderSize(w.in, readBufferSize) // coder/websocket re-points it at w.in
+	return w.in, bufio.NewReadWriter(w.br, bufio.NewWriterSize(w.out, writeBufferSize)), nil
 }
 
 func (w *smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }

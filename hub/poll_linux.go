@@ -1,0 +1,180 @@
+//go:build linux
+
+package hub
+
+import (
+	"errors"
+	"io"
+	"sync"
+	"syscall"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+)
+
+// poller watches idle sessions' sockets with one epoll instance, so an idle
+// session has no goroutine parked in a read: a parked reader costs a 4 KiB
+// stack per socket, more than all the rest of an idle session. When a socket
+// turns readable the poller starts a short pass (session.onReadable) that
+// reads what arrived and re-arms the socket. Registrations are one-shot, so
+// at most one pass per session runs at a time.
+type poller struct {
+	log  *zap.Logger
+	epfd int
+	wake int // an eventfd; writing it stops run
+	done chan struct{}
+
+	mu   sync.Mutex
+	byID map[uint64]*session // guarded by mu
+	next uint64              // guarded by mu; ids start at 1, 0 is wake
+
+	life    sync.RWMutex // held to use epfd, exclusively to close it
+	stopped bool         // guarded by life
+}
+
+const pollEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
+
+func newPoller(log *zap.Logger) (*poller, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, err
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
+		unix.Close(epfd)
+		unix.Close(wake)
+		return nil, err
+	}
+	p := &poller{log: log, epfd: epfd, wake: wake, done: make(chan struct{}), byID: map[uint64]*session{}}
+	go p.run()
+	return p, nil
+}
+
+func (p *poller) run() {
+	defer close(p.done)
+	events := make([]unix.EpollEvent, 128)
+	for {
+		n, err := unix.EpollWait(p.epfd, events, -1)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			p.log.Error("epoll wait failed; idle sessions will not be read", zap.Error(err))
+			return
+		}
+		for _, ev := range events[:n] {
+			id := eventID(ev)
+			if id == 0 {
+				return // stop
+			}
+			p.mu.Lock()
+			s := p.byID[id]
+			p.mu.Unlock()
+			if s != nil {
+				s.readable()
+			}
+		}
+	}
+}
+
+// add watches s's socket and names it in s.pollID; the first readiness
+// (including what is already waiting) starts a pass.
+func (p *poller) add(s *session, rc syscall.RawConn) error {
+	p.mu.Lock()
+	p.next++
+	id := p.next
+	p.byID[id] = s
+	p.mu.Unlock()
+	s.mu.Lock()
+	s.pollID = id
+	s.mu.Unlock()
+	if err := p.ctl(unix.EPOLL_CTL_ADD, id, rc); err != nil {
+		p.forget(id)
+		return err
+	}
+	return nil
+}
+
+// rearm asks for the next readiness of a socket after a pass.
+func (p *poller) rearm(id uint64, rc syscall.RawConn) error {
+	return p.ctl(unix.EPOLL_CTL_MOD, id, rc)
+}
+
+// ctl runs inside rc.Control, which holds the descriptor open: a socket
+// closed meanwhile fails here instead of touching a reused descriptor.
+func (p *poller) ctl(op int, id uint64, rc syscall.RawConn) error {
+	p.life.RLock()
+	defer p.life.RUnlock()
+	if p.stopped {
+		return errors.New("hub: poller stopped")
+	}
+	var cerr error
+	err := rc.Control(func(fd uintptr) {
+		ev := unix.EpollEvent{Events: pollEvents, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
+		cerr = unix.EpollCtl(p.epfd, op, int(fd), &ev)
+	})
+	if err != nil {
+		return err
+	}
+	return cerr
+}
+
+// forget drops id; the kernel drops the socket from the set when it closes.
+func (p *poller) forget(id uint64) {
+	p.mu.Lock()
+	delete(p.byID, id)
+	p.mu.Unlock()
+}
+
+// stop ends run and releases the epoll instance.
+func (p *poller) stop() {
+	p.life.Lock()
+	defer p.life.Unlock()
+	if p.stopped {
+		return
+	}
+	p.stopped = true
+	one := [8]byte{1} // any nonzero count, in either byte order, wakes run
+	if _, err := unix.Write(p.wake, one[:]); err != nil {
+		p.log.Error("stopping the poller", zap.Error(err))
+		return
+	}
+	<-p.done
+	unix.Close(p.epfd)
+	unix.Close(p.wake)
+}
+
+func eventID(ev unix.EpollEvent) uint64 {
+	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+}
+
+// readNow reads what the socket holds without waiting for more:
+// errWouldBlock when it holds nothing.
+func readNow(rc syscall.RawConn, p []byte) (int, error) {
+	var n int
+	var rerr error
+	err := rc.Read(func(fd uintptr) bool {
+		for {
+			n, rerr = unix.Read(int(fd), p)
+			if rerr != unix.EINTR {
+				return true // done either way: never wait for readiness here
+			}
+		}
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case rerr == unix.EAGAIN:
+		return 0, errWouldBlock
+	case rerr != nil:
+		return 0, rerr
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
