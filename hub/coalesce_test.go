@@ -80,7 +80,7 @@ func FuzzCoalescerPings(f *testing.F) {
 			stream = append(stream, serverFrame(p)...)
 		}
 		s := &sink{}
-		c := &coalescer{conn: s}
+		c := &coalescer{conn: s, timeout: time.Second}
 		asked := 0
 		for i := 0; len(stream) > 0; i++ {
 			cut := 1
@@ -94,15 +94,15 @@ func FuzzCoalescerPings(f *testing.F) {
 			stream = stream[cut:]
 			switch i % 3 {
 			case 0:
-				_ = c.ping(time.Second)
+				_ = c.ping()
 				asked++
 			case 1:
 				c.holdWrites()
 			case 2:
-				_ = c.release(time.Second)
+				_ = c.release()
 			}
 		}
-		_ = c.release(time.Second)
+		_ = c.release()
 		ops, got := splitFrames(t, s.got.Bytes())
 		pings := 0
 		var data [][]byte

@@ -5,6 +5,7 @@ package hub
 import (
 	"errors"
 	"io"
+	"os"
 	"sync"
 	"syscall"
 
@@ -18,10 +19,17 @@ import (
 // turns readable the poller starts a short pass (session.onReadable) that
 // reads what arrived and re-arms the socket. Registrations are one-shot, so
 // at most one pass per session runs at a time.
+//
+// The epoll instance is itself waited on through Go's netpoller (it is
+// readable while events are pending), never in a blocking epoll_wait: a
+// goroutine in a blocking system call keeps its P until the runtime's monitor
+// takes it back, and with one P that stalled everything else for milliseconds
+// after each wake-up.
 type poller struct {
 	log  *zap.Logger
 	epfd int
-	wake int // an eventfd; writing it stops run
+	file *os.File // epfd, registered with Go's netpoller
+	wake int      // an eventfd; writing it stops run
 	done chan struct{}
 
 	mu   sync.Mutex
@@ -50,36 +58,63 @@ func newPoller(log *zap.Logger) (*poller, error) {
 		unix.Close(wake)
 		return nil, err
 	}
-	p := &poller{log: log, epfd: epfd, wake: wake, done: make(chan struct{}), byID: map[uint64]*session{}}
-	go p.run()
+	if err := unix.SetNonblock(epfd, true); err != nil { // so os.NewFile registers it with the netpoller
+		unix.Close(epfd)
+		unix.Close(wake)
+		return nil, err
+	}
+	p := &poller{log: log, epfd: epfd, file: os.NewFile(uintptr(epfd), "epoll"), wake: wake,
+		done: make(chan struct{}), byID: map[uint64]*session{}}
+	rc, err := p.file.SyscallConn()
+	if err != nil {
+		p.file.Close()
+		unix.Close(wake)
+		return nil, err
+	}
+	go p.run(rc)
 	return p, nil
 }
 
-func (p *poller) run() {
+func (p *poller) run(rc syscall.RawConn) {
 	defer close(p.done)
 	events := make([]unix.EpollEvent, 128)
-	for {
-		n, err := unix.EpollWait(p.epfd, events, -1)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			p.log.Error("epoll wait failed; idle sessions will not be read", zap.Error(err))
-			return
-		}
-		for _, ev := range events[:n] {
-			id := eventID(ev)
-			if id == 0 {
-				return // stop
+	stop := false
+	err := rc.Read(func(uintptr) bool {
+		for !stop { // drain: the netpoller reports new readiness as an edge
+			n, err := unix.EpollWait(p.epfd, events, 0)
+			if errors.Is(err, unix.EINTR) {
+				continue
 			}
-			p.mu.Lock()
-			s := p.byID[id]
-			p.mu.Unlock()
-			if s != nil {
-				s.readable()
+			if err != nil || n == 0 {
+				if err != nil {
+					p.log.Error("epoll wait failed", zap.Error(err))
+				}
+				return false // wait in the netpoller
 			}
+			stop = p.dispatch(events[:n])
+		}
+		return true
+	})
+	if err != nil {
+		p.log.Error("epoll wait failed; idle sessions will not be read", zap.Error(err))
+	}
+}
+
+// dispatch starts passes for the sessions in events; true when stopped.
+func (p *poller) dispatch(events []unix.EpollEvent) (stop bool) {
+	for _, ev := range events {
+		id := eventID(ev)
+		if id == 0 {
+			return true
+		}
+		p.mu.Lock()
+		s := p.byID[id]
+		p.mu.Unlock()
+		if s != nil {
+			s.readable()
 		}
 	}
+	return false
 }
 
 // add watches s's socket and names it in s.pollID; the first readiness
@@ -145,7 +180,7 @@ func (p *poller) stop() {
 		return
 	}
 	<-p.done
-	unix.Close(p.epfd)
+	p.file.Close()
 	unix.Close(p.wake)
 }
 

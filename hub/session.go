@@ -136,7 +136,7 @@ func (s *session) flush() {
 			if !s.last.Less(m.ID) {
 				continue // already sent, in the snapshot, the replay or a catch-up
 			}
-			if err := s.write(context.Background(), m.Data); err != nil {
+			if err := s.write(m.Data); err != nil {
 				s.close(event.CloseRestart, "write failed")
 				break
 			}
@@ -144,7 +144,7 @@ func (s *session) flush() {
 			s.hub.metrics.frames.Inc()
 			s.hub.metrics.observe("written", m.ID)
 		}
-		if err := s.out.release(s.hub.cfg.WriteTimeout); err != nil {
+		if err := s.out.release(); err != nil {
 			s.conn.CloseNow() // the socket is stuck or gone; the reader cleans up
 		}
 	}
@@ -221,21 +221,21 @@ func (s *session) hello(ctx context.Context, resume bool, since event.ID) error 
 	// coder/websocket keeps the last write's context until the next write,
 	// and an idle session would hold the whole request with it.
 	s.out.holdWrites() // hello and the replay leave together
-	if err := s.write(context.Background(), event.Encode(hello)); err != nil {
-		_ = s.out.release(s.hub.cfg.WriteTimeout)
+	if err := s.write(event.Encode(hello)); err != nil {
+		_ = s.out.release()
 		return err
 	}
 	s.last = snap.Last
 	for _, m := range snap.Missed {
-		if err := s.write(context.Background(), m.Data); err != nil {
-			_ = s.out.release(s.hub.cfg.WriteTimeout)
+		if err := s.write(m.Data); err != nil {
+			_ = s.out.release()
 			return err
 		}
 		if s.last.Less(m.ID) {
 			s.last = m.ID
 		}
 	}
-	return s.out.release(s.hub.cfg.WriteTimeout)
+	return s.out.release()
 }
 
 // started hands the socket's writes over to flushes once hello is out.
@@ -277,7 +277,7 @@ func (s *session) catchUp() error {
 		if !s.last.Less(m.ID) {
 			continue
 		}
-		if err := s.write(ctx, m.Data); err != nil {
+		if err := s.write(m.Data); err != nil {
 			return err
 		}
 		s.last = m.ID
@@ -286,17 +286,17 @@ func (s *session) catchUp() error {
 	return nil
 }
 
-func (s *session) write(ctx context.Context, data []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, s.hub.cfg.WriteTimeout)
-	defer cancel()
-	return s.conn.Write(ctx, websocket.MessageText, data)
+// write hands one frame to coder/websocket. No deadline here: the coalescer
+// bounds every socket write.
+func (s *session) write(data []byte) error {
+	return s.conn.Write(context.Background(), websocket.MessageText, data)
 }
 
 // ping sends a ping between two frames; the pong clears pingSent, and the
 // ping schedule closes sessions whose pong is overdue.
 func (s *session) ping() {
 	s.pingSent.CompareAndSwap(0, time.Now().UnixNano())
-	if err := s.out.ping(s.hub.cfg.WriteTimeout); err != nil {
+	if err := s.out.ping(); err != nil {
 		s.drop("ping", event.CloseRestart, "ping failed")
 	}
 }
@@ -307,9 +307,10 @@ func (s *session) ping() {
 // under the write side.
 type smallBuffers struct {
 	http.ResponseWriter
-	out *coalescer    // set by Hijack
-	in  *inbound      // set by Hijack
-	br  *bufio.Reader // set by Hijack
+	writeTimeout time.Duration
+	out          *coalescer    // set by Hijack
+	in           *inbound      // set by Hijack
+	br           *bufio.Reader // set by Hijack
 }
 
 func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -327,7 +328,7 @@ func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 			w.in.rc = rc
 		}
 	}
-	w.out = &coalescer{conn: conn}
+	w.out = &coalescer{conn: conn, timeout: w.writeTimeout}
 	w.br = bufio.NewReaderSize(w.in, readBufferSize) // coder/websocket re-points it at w.in
 	return w.in, bufio.NewReadWriter(w.br, bufio.NewWriterSize(w.out, writeBufferSize)), nil
 }

@@ -119,7 +119,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rid == "" || len(rid) > 64 {
 		rid = newRequestID()
 	}
-	log := h.log.With(zap.String("request_id", rid))
+	log := h.log.WithLazy(zap.String("request_id", rid)) // encoded only if a line is written
 	r = r.WithContext(context.WithValue(r.Context(), startKey{}, start))
 	cmd = form.Cmd()
 	var answer any
@@ -223,7 +223,7 @@ func (h *Handler) contact(ctx context.Context, log *zap.Logger, f Form) (any, er
 	if err != nil {
 		return nil, err
 	}
-	c, ok := h.lookup(ctx, log.With(zap.String("callid", callID)), phone)
+	c, ok := h.lookup(ctx, log.WithLazy(zap.String("callid", callID)), phone)
 	if !ok {
 		return contactAnswer{}, nil
 	}
