@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,6 +38,7 @@ func Run(t *testing.T, newBrokers Factory) {
 		{"ResumeReturnsEveryMissedEventInOrder", testResume},
 		{"ResumeFromTrimmedLogIsNotRecovered", testTrimmed},
 		{"GroupCallRaceLeavesOneTalker", testGroupRace},
+		{"ConcurrentUpdatesOnTwoNodesAllApply", testConcurrentUpdates},
 		{"RecentCallsNewestFirstAndRated", testRecentCalls},
 		{"StaleRingingCallIsNotActive", testStale},
 		{"RatingBeforeRecordIsKept", testEarlyRating},
@@ -392,5 +394,47 @@ func testEarlyRating(t *testing.T, nb Factory) {
 	got, err := a.RecentCalls(context.Background(), andy, 1)
 	if err != nil || len(got) != 1 || got[0].Rating != "5" {
 		t.Fatalf("recent calls %+v %v, want the early rating attached", got, err)
+	}
+}
+
+// testConcurrentUpdates: many updates of one call at once, from both nodes,
+// each seeing the record as the others left it: none is lost, whatever a
+// node remembers of the record or batches together.
+func testConcurrentUpdates(t *testing.T, nb Factory) {
+	a, b := nb(t, Options{})
+	id := callID(t)
+	const each = 20
+	var wg sync.WaitGroup
+	for i := range 2 * each {
+		node := a
+		if i%2 == 1 {
+			node = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("u%d", i)
+			if err := node.Update(context.Background(), id, func(r *event.CallRecord) []event.Out {
+				if !slices.Contains(r.SeenBy, name) {
+					r.SeenBy = append(r.SeenBy, name)
+				}
+				return nil
+			}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, node := range []event.Broker{a, b} {
+		var seen []string
+		if err := node.Update(context.Background(), id, func(r *event.CallRecord) []event.Out {
+			seen = slices.Clone(r.SeenBy)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if len(seen) != 2*each {
+			t.Fatalf("%d updates in the record, want %d: %v", len(seen), 2*each, seen)
+		}
 	}
 }

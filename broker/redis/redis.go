@@ -34,6 +34,9 @@ const (
 	// maxTxRetries bounds optimistic-lock retries on one call record; a
 	// group call of 50 managers racing settles far sooner.
 	maxTxRetries = 100
+	// recordCacheSize calls' records are remembered per node: a few minutes
+	// of calls on a busy node, a few MB.
+	recordCacheSize = 8192
 	// receiveTimeout: a pub/sub connection silent this long is pinged, so a
 	// dead peer is noticed and the connection replaced.
 	receiveTimeout = 15 * time.Second
@@ -67,8 +70,9 @@ type Broker struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	calls keyedMutex // serializes this node's updates of one call
-	batch *batcher   // pipelines the updates' commands
+	combine combiner     // one batch of this node's updates of a call at a time
+	records *recordCache // the last record seen per call; see commitBatch
+	batch   *batcher     // pipelines the updates' commands
 
 	errors      *prometheus.CounterVec // by op: update, receive
 	resubscribe prometheus.Counter
@@ -124,6 +128,7 @@ func New(rdb goredis.UniversalClient, cfg Config, log *zap.Logger) *Broker {
 		ps:   rdb.Subscribe(ctx),
 		subs: map[string]*sub{}, pending: map[string]int{},
 		cancel: cancel, done: make(chan struct{}),
+		records: newRecordCache(recordCacheSize),
 	}
 	b.errors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "callpop_broker_errors_total", Help: "Redis broker failures, by operation (update, receive).",
@@ -171,63 +176,74 @@ func (b *Broker) Close() error {
 // on one node they queue on an in-process lock first, so they rarely race in
 // Redis at all.
 func (b *Broker) Update(ctx context.Context, callID string, fn event.UpdateFunc) error {
-	unlock := b.calls.lock(callID)
-	defer unlock()
+	return b.combine.do(callID, fn, b.commitBatch)
+}
+
+// commitBatch applies a batch of one call's updates to its record, in
+// order, and commits them at once. The record it starts from is the one this
+// node last saw (or none, for a call new to it); the compare-and-set either
+// takes it or answers with the current record, from which the batch is
+// applied again.
+func (b *Broker) commitBatch(callID string, batch []*update) error {
+	ctx := context.Background() // the commands are not abandoned half-way; see batcher.do
 	key := b.key("call", callID)
+	raw, decoded := b.records.take(callID)
+	fromRedis := false // raw is what Redis held a moment ago, not this node's memory
 	for attempt := 0; attempt < maxTxRetries; attempt++ {
-		get := goredis.NewStringCmd(ctx, "get", key)
-		_ = b.batch.do(get)
-		raw, err := get.Bytes()
-		if err != nil && !errors.Is(err, goredis.Nil) {
-			b.errors.WithLabelValues("update").Inc()
-			return fmt.Errorf("%w: update %s: %w", event.ErrUnavailable, callID, err)
-		}
 		rec := event.CallRecord{CallID: callID}
-		if len(raw) > 0 {
+		if decoded != nil {
+			rec, decoded = *decoded, nil
+		} else if len(raw) > 0 {
 			if err := json.Unmarshal(raw, &rec); err != nil {
 				b.log.Warn("unreadable call record; starting afresh", zap.String("callid", callID), zap.Error(err))
 				rec = event.CallRecord{CallID: callID}
 			}
 		}
-		outs := fn(&rec)
+		var outs []event.Out
+		for _, u := range batch {
+			outs = append(outs, u.fn(&rec)...)
+		}
 		next := mustJSON(rec)
-		if len(outs) == 0 && bytes.Equal(raw, next) {
-			return nil // a repeated webhook: nothing changed
+		if fromRedis && len(outs) == 0 && bytes.Equal(raw, next) {
+			return nil // repeated webhooks: nothing changed
 		}
 		// The record is stored even when nothing is sent: a tombstone or an
 		// early rating must be there for the call's next webhook.
-		args := b.commitArgs(raw, next, callID, &rec, outs)
-		ok, err := b.commit(ctx, key, args)
+		cur, ok, err := b.commit(ctx, key, b.commitArgs(raw, next, callID, &rec, outs))
 		if err != nil {
 			b.errors.WithLabelValues("update").Inc()
 			return fmt.Errorf("%w: update %s: %w", event.ErrUnavailable, callID, err)
 		}
-		if ok == 1 {
+		if ok {
+			b.records.put(callID, next, &rec)
 			return nil
 		}
-		b.conflicts.Inc()
-		// Another node changed the record first: read it again, after a
-		// short random pause so racing writers spread out.
-		select {
-		case <-time.After(time.Duration(rand.IntN(200*(attempt+1))) * time.Microsecond):
-		case <-ctx.Done():
-			return ctx.Err()
+		if fromRedis {
+			// Another node changed the record between our read and our
+			// commit: retry after a short random pause so racing writers
+			// spread out.
+			b.conflicts.Inc()
+			time.Sleep(time.Duration(rand.IntN(200*(attempt+1))) * time.Microsecond)
 		}
+		raw, fromRedis = cur, true
 	}
 	return fmt.Errorf("%w: update %s: too much contention", event.ErrUnavailable, callID)
 }
 
-// commit runs commitScript in the next batch.
-func (b *Broker) commit(ctx context.Context, key string, args []any) (int, error) {
+// commit runs commitScript in the next batch: ok, or the record Redis holds
+// instead of the one expected.
+func (b *Broker) commit(ctx context.Context, key string, args []any) (cur []byte, ok bool, err error) {
 	v, err := b.runScript(ctx, commitScript, []string{key}, args...)
 	if err != nil {
-		return 0, err
+		return nil, false, err
 	}
-	n, ok := v.(int64)
-	if !ok {
-		return 0, fmt.Errorf("commit: unexpected reply %T", v)
+	switch v := v.(type) {
+	case int64:
+		return nil, v == 1, nil
+	case string:
+		return []byte(v), false, nil
 	}
-	return int(n), nil
+	return nil, false, fmt.Errorf("commit: unexpected reply %T", v)
 }
 
 // runScript runs a script in the next batch by its hash, loading it into

@@ -4,8 +4,9 @@ import goredis "github.com/redis/go-redis/v9"
 
 // commitScript stores a call's new record and all its consequences in one
 // atomic step, but only if the record is still the one the update was
-// computed from (compare-and-set): two round trips per webhook (GET, then
-// this), where WATCH/GET/MULTI/EXEC took four.
+// computed from (compare-and-set). The node computes from the record it last
+// saw, so a webhook usually costs this one command; when that record is
+// stale the script answers with the current one for the retry.
 //
 // KEYS[1] the call record. ARGV[1] the record as read ("" when there was
 // none), ARGV[2] the new record, ARGV[3] its TTL in seconds. Then a list of
@@ -20,11 +21,12 @@ import goredis "github.com/redis/go-redis/v9"
 // The log append takes the stream id as the frame's id and splices it in
 // after the frame's first member ("type"), as event.WithID does for replays;
 // a frame's type is one of event's Frame* constants, which hold no comma.
-// Returns 0 when the record changed meanwhile (nothing written), else 1.
+// Returns the current record ("" for none) when it is not ARGV[1] (nothing
+// written), else 1.
 var commitScript = goredis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if cur == false then cur = '' end
-if cur ~= ARGV[1] then return 0 end
+if cur ~= ARGV[1] then return cur end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 local i = 4
 while i <= #ARGV do
