@@ -2,6 +2,7 @@ package hub
 
 import (
 	"encoding/binary"
+	"errors"
 	"net"
 	"sync"
 	"time"
@@ -32,6 +33,52 @@ type coalescer struct {
 	hdrLen  uint8
 	left    uint64 // payload bytes of the frame being written still to come
 	pingDue bool   // a ping waits for the end of the frame being written
+	closing bool   // the session is closing: no more data frames
+}
+
+// errMidFrame: coder/websocket is writing a frame of its own right now.
+var errMidFrame = errors.New("hub: a frame is being written")
+
+// text writes one text frame whole, bypassing coder/websocket's writer: its
+// mutex, context hook and buffer copies cost more than the frame itself
+// under group calls. The frame goes in only between two frames, so it never
+// lands inside one coder/websocket is writing (a close, a pong); then
+// errMidFrame, and the caller writes through coder/websocket instead.
+func (c *coalescer) text(p []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closing:
+		return errClosing
+	case !c.between():
+		return errMidFrame
+	}
+	if c.hold {
+		c.buf = append(appendTextHeader(c.buf, len(p)), p...)
+		return nil
+	}
+	_, err := c.send(append(appendTextHeader(make([]byte, 0, len(p)+10), len(p)), p...))
+	return err
+}
+
+// appendTextHeader appends the header of an unmasked final text frame.
+func appendTextHeader(b []byte, n int) []byte {
+	switch {
+	case n < 126:
+		return append(b, 0x81, byte(n))
+	case n <= 0xffff:
+		return binary.BigEndian.AppendUint16(append(b, 0x81, 126), uint16(n))
+	default:
+		return binary.BigEndian.AppendUint64(append(b, 0x81, 127), uint64(n))
+	}
+}
+
+// close refuses data frames from now on; coder/websocket still writes its
+// close frame through.
+func (c *coalescer) close() {
+	c.mu.Lock()
+	c.closing = true
+	c.mu.Unlock()
 }
 
 // maxKeptBuffer is the largest batch buffer kept for the next batch.

@@ -3,7 +3,10 @@ package hub
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"net"
+	"slices"
 	"testing"
 	"time"
 )
@@ -57,9 +60,10 @@ func splitFrames(t *testing.T, b []byte) (ops []byte, payloads [][]byte) {
 }
 
 // FuzzCoalescerPings writes frames of the sizes in sizes through a coalescer
-// in chunks cut by cuts, asking for a ping and starting or ending batches at
-// the cuts: the socket must see every frame whole and in order, and each
-// ping between two frames.
+// in chunks cut by cuts (as coder/websocket's buffered writer does), and at
+// the cuts asks for a ping, starts or ends a batch, or writes a text frame of
+// its own: the socket must see every frame whole and in order, the own
+// frames exactly where they were accepted, and each ping between two frames.
 func FuzzCoalescerPings(f *testing.F) {
 	f.Add([]byte{10, 0, 200, 3}, []byte{1, 5, 7, 64, 3})
 	f.Add([]byte{125, 126, 255}, []byte{2, 2, 2, 2, 200})
@@ -70,6 +74,7 @@ func FuzzCoalescerPings(f *testing.F) {
 		}
 		var stream []byte
 		var want [][]byte
+		var ends []int // where each frame of stream ends
 		for i, sz := range sizes {
 			n := int(sz)
 			if sz > 250 {
@@ -78,20 +83,36 @@ func FuzzCoalescerPings(f *testing.F) {
 			p := bytes.Repeat([]byte{byte('a' + i%26)}, n)
 			want = append(want, p)
 			stream = append(stream, serverFrame(p)...)
+			ends = append(ends, len(stream))
 		}
 		s := &sink{}
 		c := &coalescer{conn: s, timeout: time.Second}
-		asked := 0
-		for i := 0; len(stream) > 0; i++ {
+		asked, fed, own := 0, 0, 0
+		for i := 0; fed < len(stream); i++ {
 			cut := 1
 			if len(cuts) > 0 {
 				cut = int(cuts[i%len(cuts)])%97 + 1
 			}
-			cut = min(cut, len(stream))
-			if _, err := c.Write(stream[:cut]); err != nil {
+			cut = min(cut, len(stream)-fed)
+			if _, err := c.Write(stream[fed : fed+cut]); err != nil {
 				t.Fatal(err)
 			}
-			stream = stream[cut:]
+			fed += cut
+			if i%2 == 0 {
+				p := []byte(fmt.Sprintf("own-%d", own))
+				switch err := c.text(p); {
+				case err == nil:
+					// between frames: after exactly the frames fed whole
+					k := 0
+					for k < len(ends) && ends[k] <= fed {
+						k++
+					}
+					want = slices.Insert(want, k+own, p)
+					own++
+				case !errors.Is(err, errMidFrame):
+					t.Fatal(err)
+				}
+			}
 			switch i % 3 {
 			case 0:
 				_ = c.ping()

@@ -168,6 +168,7 @@ func (s *session) close(code int, reason string) (closed bool) {
 	}
 	s.mu.Unlock()
 	if closed {
+		s.out.close() // no data frame after the close frame
 		go s.closeConn(code, reason)
 	}
 	return closed
@@ -286,10 +287,15 @@ func (s *session) catchUp() error {
 	return nil
 }
 
-// write hands one frame to coder/websocket. No deadline here: the coalescer
-// bounds every socket write.
+// write writes one text frame, through the coalescer itself unless
+// coder/websocket is in the middle of a frame of its own. No deadline here:
+// the coalescer bounds every socket write.
 func (s *session) write(data []byte) error {
-	return s.conn.Write(context.Background(), websocket.MessageText, data)
+	err := s.out.text(data)
+	if errors.Is(err, errMidFrame) {
+		err = s.conn.Write(context.Background(), websocket.MessageText, data)
+	}
+	return err
 }
 
 // ping sends a ping between two frames; the pong clears pingSent, and the
