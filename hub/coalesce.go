@@ -73,8 +73,8 @@ func appendTextHeader(b []byte, n int) []byte {
 	}
 }
 
-// close refuses data frames from now on; coder/websocket still writes its
-// close frame through.
+// close refuses data frames and pings from now on; coder/websocket still
+// writes its close frame through.
 func (c *coalescer) close() {
 	c.mu.Lock()
 	c.closing = true
@@ -124,6 +124,9 @@ func (c *coalescer) send(p []byte) (int, error) {
 func (c *coalescer) ping() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closing {
+		return nil // the close handshake is the last word
+	}
 	if !c.between() {
 		c.pingDue = true
 		return nil

@@ -150,3 +150,23 @@ func FuzzCoalescerPings(f *testing.F) {
 		}
 	})
 }
+
+// After close only coder/websocket's own frames (the close frame) go out.
+func TestNothingButTheCloseFrameAfterClose(t *testing.T) {
+	s := &sink{}
+	c := &coalescer{conn: s, timeout: time.Second}
+	c.close()
+	if err := c.text([]byte("late")); err == nil {
+		t.Fatal("a data frame was accepted after close")
+	}
+	if err := c.ping(); err != nil {
+		t.Fatal(err)
+	}
+	closeFrame := []byte{0x88, 0x02, 0x03, 0xf4}
+	if _, err := c.Write(closeFrame); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(s.got.Bytes(), closeFrame) {
+		t.Fatalf("socket got % x, want the close frame only", s.got.Bytes())
+	}
+}
