@@ -292,19 +292,9 @@ func testGroupRace(t *testing.T, nb Factory) {
 		apply(t, a, ev(event.Incoming, id, users[i], now))
 	}
 	// Everyone's phone is picked up "at once", half the webhooks on each node.
-	var wg sync.WaitGroup
-	for i, u := range users {
-		node := a
-		if i%2 == 1 {
-			node = b
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			apply(t, node, ev(event.Accepted, id, u, now.Add(time.Second)))
-		}()
-	}
-	wg.Wait()
+	atOnce(len(users), a, b, func(i int, node event.Broker) {
+		apply(t, node, ev(event.Accepted, id, users[i], now.Add(time.Second)))
+	})
 	talking := 0
 	for _, u := range users {
 		s := snapshot(t, a, u, event.ID{})
@@ -404,27 +394,17 @@ func testConcurrentUpdates(t *testing.T, nb Factory) {
 	a, b := nb(t, Options{})
 	id := callID(t)
 	const each = 20
-	var wg sync.WaitGroup
-	for i := range 2 * each {
-		node := a
-		if i%2 == 1 {
-			node = b
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			name := fmt.Sprintf("u%d", i)
-			if err := node.Update(context.Background(), id, func(r *event.CallRecord) []event.Out {
-				if !slices.Contains(r.SeenBy, name) {
-					r.SeenBy = append(r.SeenBy, name)
-				}
-				return nil
-			}); err != nil {
-				t.Error(err)
+	atOnce(2*each, a, b, func(i int, node event.Broker) {
+		name := fmt.Sprintf("u%d", i)
+		if err := node.Update(context.Background(), id, func(r *event.CallRecord) []event.Out {
+			if !slices.Contains(r.SeenBy, name) {
+				r.SeenBy = append(r.SeenBy, name)
 			}
-		}()
-	}
-	wg.Wait()
+			return nil
+		}); err != nil {
+			t.Error(err)
+		}
+	})
 	for _, node := range []event.Broker{a, b} {
 		var seen []string
 		if err := node.Update(context.Background(), id, func(r *event.CallRecord) []event.Out {
@@ -437,4 +417,22 @@ func testConcurrentUpdates(t *testing.T, nb Factory) {
 			t.Fatalf("%d updates in the record, want %d: %v", len(seen), 2*each, seen)
 		}
 	}
+}
+
+// atOnce runs f(i, node) for i < n all at once, on a for even i and b for odd,
+// and waits for them.
+func atOnce(n int, a, b event.Broker, f func(i int, node event.Broker)) {
+	var wg sync.WaitGroup
+	for i := range n {
+		node := a
+		if i%2 == 1 {
+			node = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(i, node)
+		}()
+	}
+	wg.Wait()
 }
