@@ -24,12 +24,21 @@ type Config struct {
 // state is shared by every Node of a Broker. Guarded by mu; handlers are
 // called with mu held so every node sees one user's frames in log order.
 type state struct {
-	cfg     Config
-	mu      sync.Mutex
-	calls   map[string]*callEntry
-	users   map[string]*userState
-	nodes   []*Broker
-	updates int
+	cfg   Config
+	mu    sync.Mutex
+	calls map[string]*callEntry
+	users map[string]*userState
+	nodes []*Broker
+	// expiring lists each call record once, in the order they may expire:
+	// sweep looks only at its head.
+	expiring []expiring
+	head     int // of expiring
+}
+
+type expiring struct {
+	callID string
+	entry  *callEntry
+	at     time.Time
 }
 
 type callEntry struct {
@@ -119,6 +128,7 @@ func (b *Broker) Update(_ context.Context, callID string, fn event.UpdateFunc) e
 	if e == nil || now.After(e.expires) {
 		e = &callEntry{rec: event.CallRecord{CallID: callID}}
 		s.calls[callID] = e
+		s.expiring = append(s.expiring, expiring{callID: callID, entry: e, at: now.Add(s.cfg.RecordTTL)})
 	}
 	// The record is kept even when nothing is sent: a tombstone or an early
 	// rating must be there for the next webhook of the call.
@@ -157,16 +167,27 @@ func (b *Broker) Update(_ context.Context, callID string, fn event.UpdateFunc) e
 	return nil
 }
 
-// sweep drops expired call records now and then, so memory stays bounded by
-// the calls of one RecordTTL.
+// sweep drops expired call records, so memory stays bounded by the calls of
+// about one RecordTTL. It costs O(1) per update amortized: it looks at the
+// head of expiring only. A record changed since it was queued is queued again
+// at its new expiry; as that can sit behind later entries, a record may
+// linger up to another RecordTTL (reads check expiry themselves).
 func (s *state) sweep(now time.Time) {
-	if s.updates++; s.updates%1024 != 0 {
-		return
-	}
-	for id, e := range s.calls {
-		if now.After(e.expires) {
-			delete(s.calls, id)
+	for s.head < len(s.expiring) && now.After(s.expiring[s.head].at) {
+		x := s.expiring[s.head]
+		s.expiring[s.head] = expiring{}
+		s.head++
+		switch e := s.calls[x.callID]; {
+		case e != x.entry: // replaced by a newer record of the same call id, queued on its own
+		case now.After(e.expires):
+			delete(s.calls, x.callID)
+		default:
+			s.expiring = append(s.expiring, expiring{callID: x.callID, entry: e, at: e.expires})
 		}
+	}
+	if s.head > 1024 && s.head*2 > len(s.expiring) {
+		s.expiring = append(s.expiring[:0:0], s.expiring[s.head:]...)
+		s.head = 0
 	}
 }
 
