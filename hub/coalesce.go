@@ -26,14 +26,15 @@ type coalescer struct {
 	conn    net.Conn
 	timeout time.Duration
 
-	mu      sync.Mutex // guards the fields below
-	hold    bool
-	buf     []byte   // nil when idle, so idle sessions hold nothing
-	hdr     [14]byte // the header of the frame being written, so far
-	hdrLen  uint8
-	left    uint64 // payload bytes of the frame being written still to come
-	pingDue bool   // a ping waits for the end of the frame being written
-	closing bool   // the session is closing: no more data frames
+	mu       sync.Mutex // guards the fields below
+	deadline time.Time  // when the write deadline was last set
+	hold     bool
+	buf      []byte   // nil when idle, so idle sessions hold nothing
+	hdr      [14]byte // the header of the frame being written, so far
+	hdrLen   uint8
+	left     uint64 // payload bytes of the frame being written still to come
+	pingDue  bool   // a ping waits for the end of the frame being written
+	closing  bool   // the session is closing: no more data frames
 }
 
 // errMidFrame: coder/websocket is writing a frame of its own right now.
@@ -112,10 +113,15 @@ func (c *coalescer) put(p []byte) (int, error) {
 	return c.send(p)
 }
 
-// send writes to the socket within the timeout. The deadline is set before
-// every write and never cleared: only writes use it.
+// send writes to the socket within the timeout. The deadline is never
+// cleared (only writes use it) and is moved only when a quarter of the
+// timeout has passed since it was set (each move is a runtime timer update):
+// a write gets between 3/4 of the timeout and all of it.
 func (c *coalescer) send(p []byte) (int, error) {
-	_ = c.conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	if now := time.Now(); now.Sub(c.deadline) > c.timeout/4 {
+		_ = c.conn.SetWriteDeadline(now.Add(c.timeout))
+		c.deadline = now
+	}
 	return c.conn.Write(p)
 }
 

@@ -29,7 +29,8 @@ const (
 	// DefaultPingInterval keeps idle sockets alive through proxies (nginx's
 	// default proxy_read_timeout is 60 s) and finds dead peers.
 	DefaultPingInterval = 25 * time.Second
-	// DefaultWriteTimeout bounds one frame write or ping round trip.
+	// DefaultWriteTimeout bounds a socket write (to between 3/4 of it and all
+	// of it; see coalescer.send) and the wait for a pong.
 	DefaultWriteTimeout = 10 * time.Second
 	// DefaultHelloTimeout bounds subscribing and reading the snapshot.
 	DefaultHelloTimeout = 10 * time.Second

@@ -149,9 +149,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case answer != nil:
 		jsonhttp.Write(w, http.StatusOK, answer)
 	default:
-		jsonhttp.Write(w, http.StatusOK, map[string]string{"status": "ok"})
+		jsonhttp.WriteEncoded(w, http.StatusOK, okAnswer)
 	}
 }
+
+// okAnswer is the PBX's expected answer to a webhook it needs nothing back from.
+var okAnswer = []byte(`{"status":"ok"}` + "\n")
 
 func (h *Handler) event(ctx context.Context, log *zap.Logger, f Form) error {
 	ev, err := ParseEvent(f, h.cfg.Now())

@@ -33,10 +33,24 @@ func Write(w http.ResponseWriter, status int, v any) {
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(`{"error":"Internal error"}`)
 	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	WriteEncoded(w, status, append(b, '\n'))
+}
+
+// Header values shared by every answer: one-element slices, so an Add
+// elsewhere copies instead of changing them.
+var (
+	jsonType = []string{"application/json; charset=utf-8"}
+	nosniff  = []string{"nosniff"}
+)
+
+// WriteEncoded answers status with body, JSON encoded already (answers that
+// never change are encoded once, not per request).
+func WriteEncoded(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h["Content-Type"] = jsonType
+	h["X-Content-Type-Options"] = nosniff
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(body)
 }
 
 // Fail answers e as {"error": e.Message}.
