@@ -39,7 +39,7 @@ node --test widget/
 # count of executions, not a duration: a duration can end while an input is
 # running and the fuzzer then reports "context deadline exceeded" as a failure.
 FUZZN=${FUZZN:-20000}
-for target in FuzzParseBody FuzzWebhook; do
+for target in FuzzParseBody FuzzWebhook FuzzURLEncodedMatchesParseQuery; do
   go test -run='^$' -fuzz="^$target\$" -fuzztime="${FUZZN}x" ./webhook/
 done
 for target in FuzzWithID FuzzParseID; do

@@ -79,17 +79,32 @@ func (f Form) set(k, v string) error {
 	return nil
 }
 
+// parseURLEncoded reads a form body the way url.ParseQuery does (empty
+// pairs skipped, a pair without "=" has an empty value, ";" refused), into
+// the Form directly: no map of slices in between, and no copy of a key or
+// value that has nothing to unescape.
 func parseURLEncoded(data []byte) (Form, error) {
-	vs, err := url.ParseQuery(string(data))
-	if err != nil {
-		return nil, err
-	}
-	f := make(Form, len(vs))
-	for k, v := range vs {
-		if len(v) > 1 {
-			return nil, fmt.Errorf("field %q repeated", k)
+	body := string(data)
+	f := make(Form, strings.Count(body, "&")+1)
+	for body != "" {
+		var pair string
+		pair, body, _ = strings.Cut(body, "&")
+		if pair == "" {
+			continue
 		}
-		if err := f.set(k, v[0]); err != nil {
+		if strings.Contains(pair, ";") {
+			return nil, errors.New("invalid semicolon separator in query")
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		k, err := url.QueryUnescape(k)
+		if err != nil {
+			return nil, err
+		}
+		v, err = url.QueryUnescape(v)
+		if err != nil {
+			return nil, err
+		}
+		if err := f.set(k, v); err != nil {
 			return nil, err
 		}
 	}
