@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command callpop-bench is callpop's load tool: it opens N WebSocket sessions
 // over U users on one or several nodes, waits for every hello, posts webhooks
 // at a set rate, and measures at the client the time from a webhook's send to
