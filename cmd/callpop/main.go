@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/callpop/callpop/auth"
+	"github.com/callpop/callpop/internal/gctune"
 )
 
 // version is stamped at build time: -ldflags "-X main.version=…".
@@ -106,6 +107,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 		defer stop()
+	}
+	if getenv("GOGC") == "" { // an operator's GOGC wins
+		tctx, cancel := context.WithCancel(ctx)
+		tuned := make(chan struct{})
+		go func() { gctune.Run(tctx, log, time.Second); close(tuned) }()
+		defer func() { cancel(); <-tuned }()
 	}
 	return s.serve(ctx, ln)
 }
