@@ -1,10 +1,15 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"os"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestIncomingReachesEverySessionOfItsUserAndNoOneElse(t *testing.T) {
@@ -316,5 +321,33 @@ func TestRepeatedWebhooksAreAppliedOnceAndAnswered200(t *testing.T) {
 				t.Fatalf("recent calls after a repeated record: %v", calls)
 			}
 		})
+	}
+}
+
+// A client may open a connection and send nothing on it (a Go Transport's
+// spare from a dial race, a browser's preconnect); http.Server.Shutdown
+// would wait five seconds for it, past this node's three.
+func TestShutdownClosesAConnectionThatNeverSentARequest(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.ShutdownTimeout = 3 * time.Second
+	n := startNode(t, cfg, nil)
+	c := n.dial("andy", "")
+	c.hello()
+	raw, err := net.Dial("tcp", strings.TrimPrefix(n.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	for n.srv.fresh.count() == 0 { // accepted, and waiting for a request
+		time.Sleep(time.Millisecond)
+	}
+	n.stop() // fails the test when the drain overruns its timeout
+	if code := c.closeCode(); code != 1012 {
+		t.Fatalf("close code %d, want 1012", code)
+	}
+	_ = raw.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := raw.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("fresh connection still open after the drain: %v", err)
 	}
 }

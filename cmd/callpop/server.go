@@ -51,6 +51,7 @@ type server struct {
 	registry *prometheus.Registry
 	handler  http.Handler
 	draining atomic.Bool
+	fresh    *freshConns // connections without a request yet, closed by a drain
 }
 
 // serverOptions are what a mode or a test adds to what cfg says.
@@ -67,7 +68,7 @@ type serverOptions struct {
 // newServer builds a node from cfg and opt.
 func newServer(cfg *config, log *zap.Logger, opt serverOptions) (*server, error) {
 	broker := opt.broker
-	s := &server{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
+	s := &server{cfg: cfg, log: log, registry: prometheus.NewRegistry(), fresh: newFreshConns()}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var err error
 	if s.jwt, err = auth.NewJWT(cfg.JWTSecret); err != nil {
@@ -196,6 +197,7 @@ func (s *server) httpServer() *http.Server {
 // listener closes, sockets get CloseRestart, and the broker closes.
 func (s *server) serve(ctx context.Context, ln net.Listener) error {
 	srv := s.httpServer()
+	srv.ConnState = s.fresh.connState
 	errc := make(chan error, 1)
 	go func() {
 		if s.cfg.TLSCert != "" {
@@ -233,11 +235,18 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 	dctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	// Sockets are closed as soon as the listener is: http.Server.Shutdown
-	// does not touch hijacked connections, and it may wait seconds for idle
-	// keep-alive connections a browser opened but never used.
+	// does not touch hijacked connections. Connections that never sent a
+	// request are closed after a short grace (see freshConns): Shutdown alone
+	// would wait five seconds for each.
 	hubDone := make(chan error, 1)
 	srv.RegisterOnShutdown(func() { hubDone <- s.hub.Shutdown(dctx) })
+	shutDone, freshClosed := make(chan struct{}), make(chan int, 1)
+	go func() { freshClosed <- s.fresh.closeAfterGrace(shutDone) }()
 	err := srv.Shutdown(dctx)
+	close(shutDone)
+	if n := <-freshClosed; n > 0 {
+		s.log.Info("closed connections that sent no request", zap.Int("count", n))
+	}
 	if herr := <-hubDone; herr != nil {
 		err = errors.Join(err, fmt.Errorf("hub: %w", herr))
 	}
