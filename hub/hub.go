@@ -248,7 +248,6 @@ func (h *Hub) remove(s *session) {
 	}
 	h.mu.Unlock()
 	if s.subscribed() { // subscriptions are counted: only one that said hello has one
-
 		_ = h.sub.Unsubscribe(context.Background(), s.user)
 	}
 	h.metrics.sessions.Dec()
