@@ -339,8 +339,10 @@ func TestShutdownClosesAConnectionThatNeverSentARequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	for n.srv.fresh.count() == 0 { // accepted, and waiting for a request
-		time.Sleep(time.Millisecond)
+	for deadline := time.Now().Add(5 * time.Second); n.srv.fresh.count() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the node never counted the connection as waiting for a request")
+		}
 	}
 	n.stop() // fails the test when the drain overruns its timeout
 	if code := c.closeCode(); code != 1012 {
