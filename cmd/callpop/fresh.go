@@ -45,11 +45,15 @@ func (f *freshConns) count() int {
 // one's server goroutine then sees the close and ends.
 func (f *freshConns) closeAll() int {
 	f.mu.Lock()
-	defer f.mu.Unlock()
+	conns := make([]net.Conn, 0, len(f.conns))
 	for c := range f.conns {
+		conns = append(conns, c)
+	}
+	f.mu.Unlock()
+	for _, c := range conns { // outside the lock: a TLS close writes an alert, and every connection's hook takes it
 		_ = c.Close()
 	}
-	return len(f.conns)
+	return len(conns)
 }
 
 // closeAfterGrace closes what is still fresh after freshGrace, unless done
