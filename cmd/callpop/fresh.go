@@ -24,8 +24,13 @@ type freshConns struct {
 
 func newFreshConns() *freshConns { return &freshConns{conns: map[net.Conn]struct{}{}} }
 
-// connState is the server's ConnState hook.
+// connState is the server's ConnState hook. It runs twice per request on a
+// kept-alive connection; only an active connection turns idle, so idle is
+// skipped (the connection left the set on turning active).
 func (f *freshConns) connState(c net.Conn, st http.ConnState) {
+	if st == http.StateIdle {
+		return
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if st == http.StateNew {
