@@ -40,6 +40,7 @@ func (f *freshConns) connState(c net.Conn, st http.ConnState) {
 	}
 }
 
+// count is how many connections are waiting for their first request.
 func (f *freshConns) count() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -63,7 +64,7 @@ func (f *freshConns) closeAll() int {
 
 // closeAfterGrace closes what is still fresh after freshGrace, unless done
 // closes first.
-func (f *freshConns) closeAfterGrace(done <-chan struct{}) (closed int) {
+func (f *freshConns) closeAfterGrace(done <-chan struct{}) int {
 	t := time.NewTimer(freshGrace)
 	defer t.Stop()
 	select {
