@@ -59,6 +59,11 @@ type Config struct {
 	// another origin (CORS); nil allows none.
 	AllowOrigin func(origin string) bool
 	PBXTimeout  time.Duration
+	// Tickets issues socket tickets at POST /api/ws-ticket; nil serves none.
+	Tickets Tickets
+	// TicketRate and TicketBurst limit each user's tickets, apart from Rate.
+	TicketRate  rate.Limit
+	TicketBurst int
 }
 
 // API serves /api/*. Requests must carry a verified identity
@@ -71,7 +76,8 @@ type API struct {
 	log   *zap.Logger
 	mux   *http.ServeMux
 
-	limit *guard.Limiter[string] // by user key
+	limit       *guard.Limiter[string] // by user key
+	ticketLimit *guard.Limiter[string] // by user key, for POST /api/ws-ticket
 }
 
 // New returns the API. p may be an unconfigured *pbx.Client: PBX actions
@@ -86,8 +92,15 @@ func New(cfg Config, p PBX, calls event.CallLog, pub event.Publisher, log *zap.L
 	if cfg.PBXTimeout <= 0 {
 		cfg.PBXTimeout = DefaultPBXTimeout
 	}
+	if cfg.TicketRate <= 0 {
+		cfg.TicketRate = DefaultTicketRate
+	}
+	if cfg.TicketBurst <= 0 {
+		cfg.TicketBurst = DefaultTicketBurst
+	}
 	a := &API{cfg: cfg, pbx: p, calls: calls, pub: pub, log: log.Named("api"),
-		limit: guard.NewLimiter[string](float64(cfg.Rate), cfg.Burst)}
+		limit:       guard.NewLimiter[string](float64(cfg.Rate), cfg.Burst),
+		ticketLimit: guard.NewLimiter[string](float64(cfg.TicketRate), cfg.TicketBurst)}
 	m := http.NewServeMux()
 	m.HandleFunc("POST /api/call", a.call)
 	m.HandleFunc("GET /api/dnd", a.getDND)
@@ -96,6 +109,9 @@ func New(cfg Config, p PBX, calls event.CallLog, pub event.Publisher, log *zap.L
 	m.HandleFunc("POST /api/calls/seen", a.markSeen)
 	m.HandleFunc("GET /api/groups", a.groups)
 	m.HandleFunc("PUT /api/groups/{id}", a.setGroup)
+	if cfg.Tickets != nil {
+		m.HandleFunc("POST "+ticketPath, a.wsTicket)
+	}
 	a.mux = m
 	return a
 }
@@ -131,7 +147,11 @@ func sameOrigin(origin, host string) bool {
 
 func (a *API) serveAuthed(w http.ResponseWriter, r *http.Request) {
 	id, _ := auth.FromContext(r.Context())
-	if !a.limit.Allow(id.Key) {
+	limit := a.limit
+	if r.URL.Path == ticketPath {
+		limit = a.ticketLimit
+	}
+	if !limit.Allow(id.Key) {
 		jsonhttp.Fail(w, jsonhttp.ErrTooManyRequests)
 		return
 	}

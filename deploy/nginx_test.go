@@ -144,6 +144,67 @@ func TestNginxCarriesSocketsAndWebhooksAcrossNodes(t *testing.T) {
 	}
 }
 
+// TestNginxAccessLogKeepsNoTokenOrTicket runs sessions through the shipped
+// nginx config and log format — a widget's (ticket), an old widget's (token
+// in the URL) and a page calling the API with a token in the query — and
+// finds neither the token nor the ticket in nginx's access log.
+func TestNginxAccessLogKeepsNoTokenOrTicket(t *testing.T) {
+	t.Parallel()
+	nginx := findNginx(t)
+	root := repoRoot(t)
+	dir := t.TempDir()
+	bin := buildCallpop(t, root, dir)
+	rds := redistest.Start(t)
+	n := startNode(t, bin, rds.URL(), dir, "a")
+	n.waitReady(t)
+	ngDir := filepath.Join(dir, "nginx")
+	lb := startNginx(t, nginx, root, ngDir, n)
+
+	tok := widgetToken(t, "andy")
+	ticket := socketTicket(t, lb, tok)
+	s1 := dialQuery(t, lb, "ticket="+ticket)
+	s1.expect(t, "hello", "")
+	s2 := dialQuery(t, lb, "token="+tok) // a widget.js cached from before tickets
+	s2.expect(t, "hello", "")
+	res, err := http.Get(lb + "/api/calls?token=" + tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("/api with the token in the query: %d, want 401", res.StatusCode)
+	}
+	// nginx logs a socket when it ends.
+	s1.conn.Close(websocket.StatusNormalClosure, "")
+	s2.conn.Close(websocket.StatusNormalClosure, "")
+	logPath := filepath.Join(ngDir, "access.log")
+	var log []byte
+	deadline := time.Now().Add(10 * time.Second)
+	for bytes.Count(log, []byte("GET /ws")) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("access log has not logged both sockets within 10 s:\n%s", log)
+		}
+		time.Sleep(50 * time.Millisecond)
+		log, _ = os.ReadFile(logPath)
+	}
+	if !bytes.Contains(log, []byte("POST /api/ws-ticket ")) || !bytes.Contains(log, []byte("GET /api/calls ")) {
+		t.Errorf("access log lacks the API requests:\n%s", log)
+	}
+	for name, secret := range map[string]string{"token": tok, "ticket": ticket} {
+		if bytes.Contains(log, []byte(secret)) {
+			t.Errorf("the %s is in nginx's access log:\n%s", name, log)
+		}
+	}
+	if !n.logContains(`"msg":"listening"`) {
+		t.Errorf("node log unreadable")
+	}
+	for name, secret := range map[string]string{"token": tok, "ticket": ticket} {
+		if n.logContains(secret) {
+			t.Errorf("the %s is in the node's log", name)
+		}
+	}
+}
+
 // findNginx returns nginx's path. It skips the test when nginx is missing
 // outside CI; in CI (where scripts/test.sh installs it) that is a failure.
 func findNginx(t *testing.T) string {
@@ -364,14 +425,16 @@ func startNginx(t *testing.T, nginx, root, dir string, nodes ...*node) string {
 			fmt.Fprintf(&main, "user %s;\n", u.Username)
 		}
 	}
-	main.WriteString("events { worker_connections 256; }\nhttp {\n    access_log off;\n")
+	main.WriteString("events { worker_connections 256; }\nhttp {\n")
 	for _, m := range []string{"client_body", "proxy", "fastcgi", "uwsgi", "scgi"} {
 		if m != "client_body" && m != "proxy" && bytes.Contains(v, []byte("--without-http_"+m+"_module")) {
 			continue
 		}
 		fmt.Fprintf(&main, "    %s_temp_path %s;\n", m, filepath.Join(dir, "temp", m))
 	}
-	fmt.Fprintf(&main, "    include %s;\n}\n", filepath.Join(root, "deploy", "nginx", "callpop.conf"))
+	fmt.Fprintf(&main, "    include %s;\n", filepath.Join(root, "deploy", "nginx", "callpop.conf"))
+	// The shipped log format, as docs/deploy.md tells operators to use it.
+	fmt.Fprintf(&main, "    access_log %s callpop;\n}\n", filepath.Join(dir, "access.log"))
 	mainConf := filepath.Join(dir, "nginx.conf")
 	writeFile(t, mainConf, main.String())
 
@@ -404,7 +467,8 @@ type session struct {
 	err    chan error // the read error that ended the session
 }
 
-func dial(t *testing.T, base, login string) *session {
+// widgetToken mints login's widget token, as a CRM backend does.
+func widgetToken(t *testing.T, login string) string {
 	t.Helper()
 	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
 		"sub": login, "exp": time.Now().Add(time.Hour).Unix(),
@@ -412,9 +476,41 @@ func dial(t *testing.T, base, login string) *session {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return tok
+}
+
+// socketTicket trades tok for a socket ticket through base, as widget.js does.
+func socketTicket(t *testing.T, base, tok string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, base+"/api/ws-ticket", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST /api/ws-ticket: %v", err)
+	}
+	defer res.Body.Close()
+	var body struct {
+		Ticket string `json:"ticket"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil || res.StatusCode != http.StatusOK || body.Ticket == "" {
+		t.Fatalf("POST /api/ws-ticket: %d %v", res.StatusCode, err)
+	}
+	return body.Ticket
+}
+
+// dial opens login's socket through base as widget.js does: a ticket first,
+// then the socket with the ticket in its URL.
+func dial(t *testing.T, base, login string) *session {
+	t.Helper()
+	return dialQuery(t, base, "ticket="+socketTicket(t, base, widgetToken(t, login)))
+}
+
+// dialQuery opens a socket at base's /ws with query q.
+func dialQuery(t *testing.T, base, q string) *session {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws?token="+tok, nil)
+	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws?"+q, nil)
 	if err != nil {
 		t.Fatalf("dial through nginx: %v", err)
 	}

@@ -74,6 +74,7 @@ type Broker interface {
 	Publisher
 	Subscriber
 	CallLog
+	Tickets
 	// Ready reports whether the backend is reachable now.
 	Ready(ctx context.Context) error
 	// Close releases the broker's connections and goroutines.

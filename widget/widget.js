@@ -65,16 +65,29 @@
   }
 
   // closeAction decides what a closed socket means (event/closecode.go,
-  // event.Reconnect): 4500 and up stop; 4001 refresh the token first (stop when we cannot); a
-  // socket that never opened was most likely refused (HTTP 401 before the
-  // upgrade, the browser only sees 1006), so refresh the token when we can;
-  // everything else (1012 restart, 4000 slow, 4002, 4003, lost) reconnects.
+  // event.Reconnect): 4500 and up stop; 4001 refresh the token first (stop when
+  // we cannot); everything else (1012 restart, 4000 slow, 4002, 4003, lost)
+  // reconnects. A socket that never opened was refused at the upgrade (the
+  // browser only sees 1006): its ticket was just issued, so the node is down
+  // or the ticket came too late — a new ticket tells us more.
   // why names the reason for the status tooltip.
   function closeAction(code, opened, canRefresh) {
     if (code >= 4500) return { stop: true, why: code };
     if (code === 4001) return canRefresh ? { refresh: true, why: code } : { stop: true, why: code };
-    if (!opened) return { refresh: canRefresh, why: 'refused' };
+    if (!opened) return { why: 'unreachable' };
     return { why: code };
+  }
+
+  // ticketAction decides what a failed ticket request (POST /api/ws-ticket)
+  // means, by its HTTP status (0: no answer the page may read — network down,
+  // or CORS refused the page's origin): 401 refreshes the token (stops
+  // without getToken), 403 stops (this page's origin is not allowed), the
+  // rest (429, 503, no answer) retries with back-off.
+  function ticketAction(st, canRefresh) {
+    if (st === 401) return canRefresh ? { refresh: true, why: 'token' } : { stop: true, why: 'token' };
+    if (st === 403) return { stop: true, why: 'origin' };
+    if (!st) return { why: 'unreachable' };
+    return { why: st === 429 ? 'busy' : 4002 };
   }
 
   // afterHello is the resume point after a hello. With recovered:true every
@@ -177,7 +190,7 @@
     return n;
   }
 
-  const internals = { fmtPhone, cmpId, backoff, closeAction, afterHello, fmtDur, crmHref, reduce, expire, normPhone, missed, unseen, BASE_MS, CAP_MS, MISSED_MS, XFER_MS };
+  const internals = { fmtPhone, cmpId, backoff, closeAction, ticketAction, afterHello, fmtDur, crmHref, reduce, expire, normPhone, missed, unseen, BASE_MS, CAP_MS, MISSED_MS, XFER_MS };
   if (typeof module === 'object' && module && module.exports && typeof window === 'undefined') {
     module.exports = internals;
   }
@@ -191,7 +204,8 @@
       ring: 'Входящий звонок', talk: 'Разговор', out: 'Исходящий звонок', missed: 'Пропущенный звонок',
       xfer: 'Звонок переведён', resp: 'Ответственный', dept: 'Отдел', via: 'На номер', crm: 'Открыть в CRM',
       hide: 'Скрыть', by: 'Ответил(а): ', live: 'Подключено', reconnecting: 'Переподключение', offline: 'Нет связи',
-      connecting: 'подключение', lost: 'связь потеряна', refused: 'сервер недоступен или токен отклонён',
+      connecting: 'подключение', lost: 'связь потеряна', unreachable: 'сервер недоступен',
+      token: 'токен отклонён', origin: 'эта страница не допущена к серверу', busy: 'слишком много подключений',
       1012: 'перезапуск сервера', 4000: 'не успевали получать события', 4001: 'срок токена истёк',
       4002: 'сервис временно недоступен', 4003: 'открыто слишком много вкладок', 4500: 'токен не подходит',
       4501: 'ошибка протокола',
@@ -202,7 +216,8 @@
       ring: 'Incoming call', talk: 'In call', out: 'Outgoing call', missed: 'Missed call',
       xfer: 'Call transferred', resp: 'Responsible', dept: 'Department', via: 'Dialled', crm: 'Open in CRM',
       hide: 'Dismiss', by: 'Answered by ', live: 'Connected', reconnecting: 'Reconnecting', offline: 'Offline',
-      connecting: 'connecting', lost: 'connection lost', refused: 'server unreachable or token refused',
+      connecting: 'connecting', lost: 'connection lost', unreachable: 'server unreachable',
+      token: 'token refused', origin: "this page's origin is not allowed", busy: 'too many connections',
       1012: 'server restart', 4000: 'too slow to keep up', 4001: 'token expired',
       4002: 'service temporarily unavailable', 4003: 'too many open tabs', 4500: 'token not valid here',
       4501: 'protocol error',
@@ -540,8 +555,33 @@ font:14px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:
 
     // ---- the socket.
 
+    // connect trades the token for a single-use socket ticket (the token in
+    // a header) and opens the socket with the ticket: the token never travels
+    // in a URL, where proxies and access logs would keep it.
     function connect() {
-      const u = base.replace(/^http/, 'ws') + '/ws?token=' + encodeURIComponent(self.token || '') +
+      fetch(base + '/api/ws-ticket', { method: 'POST', headers: { Authorization: 'Bearer ' + self.token } })
+        .then(async (r) => {
+          const j = r.ok ? await r.json() : null;
+          if (!j || typeof j.ticket !== 'string') throw Object.assign(new Error('HTTP ' + r.status), { status: r.status });
+          return j.ticket;
+        })
+        .then((tk) => { if (!stopped) open(tk); }, (err) => {
+          if (stopped) return;
+          const a = ticketAction(err.status || 0, !!o.getToken);
+          if (a.stop) return status('offline', reason(a.why));
+          again(a);
+        });
+    }
+
+    // again schedules the next attempt after a, with back-off.
+    function again(a) {
+      refresh = refresh || !!a.refresh;
+      status('reconnecting', reason(a.why));
+      timer = setTimeout(retry, backoff(attempt++));
+    }
+
+    function open(ticket) {
+      const u = base.replace(/^http/, 'ws') + '/ws?ticket=' + encodeURIComponent(ticket) +
         (lastId ? '&since=' + encodeURIComponent(lastId) : '');
       let opened = 0;
       try {
@@ -563,9 +603,7 @@ font:14px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:
         if (opened && Date.now() - opened >= STABLE_MS) attempt = 0;
         const a = closeAction(e.code, !!opened, !!o.getToken);
         if (a.stop) return status('offline', reason(a.why));
-        refresh = refresh || !!a.refresh;
-        status('reconnecting', reason(a.why));
-        timer = setTimeout(retry, backoff(attempt++));
+        again(a);
       };
     }
 

@@ -60,9 +60,19 @@ test('closeAction follows the close-code table', () => {
   assert.deepEqual(W.closeAction(4501, true, true), { stop: true, why: 4501 });
   assert.deepEqual(W.closeAction(4999, true, true), { stop: true, why: 4999 });
   assert.deepEqual(W.closeAction(5000, true, true), { stop: true, why: 5000 });
-  // A refused upgrade: the browser sees 1006 before open.
-  assert.deepEqual(W.closeAction(1006, false, true), { refresh: true, why: 'refused' });
-  assert.deepEqual(W.closeAction(1006, false, false), { refresh: false, why: 'refused' });
+  // A refused upgrade: the browser sees 1006 before open. The ticket was
+  // just accepted, so a new one is tried, the token left alone.
+  assert.deepEqual(W.closeAction(1006, false, true), { why: 'unreachable' });
+  assert.deepEqual(W.closeAction(1006, false, false), { why: 'unreachable' });
+});
+
+test('ticketAction tells a refused token from a refused page and a busy server', () => {
+  assert.deepEqual(W.ticketAction(401, true), { refresh: true, why: 'token' });
+  assert.deepEqual(W.ticketAction(401, false), { stop: true, why: 'token' });
+  assert.deepEqual(W.ticketAction(403, true), { stop: true, why: 'origin' });
+  assert.deepEqual(W.ticketAction(0, true), { why: 'unreachable' }); // network down or CORS
+  assert.deepEqual(W.ticketAction(429, true), { why: 'busy' });
+  assert.deepEqual(W.ticketAction(503, true), { why: 4002 });
 });
 
 test('afterHello resumes from hello.last unless the gap is being replayed', () => {

@@ -42,6 +42,7 @@ func Run(t *testing.T, newBrokers Factory) {
 		{"RecentCallsNewestFirstAndRated", testRecentCalls},
 		{"StaleRingingCallIsNotActive", testStale},
 		{"RatingBeforeRecordIsKept", testEarlyRating},
+		{"TicketIsTakenOnceOnAnyNodeAndExpires", testTickets},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -33,6 +33,8 @@ type state struct {
 	// sweep looks only at its head.
 	expiring []expiring
 	head     int // of expiring
+
+	tickets tickets // socket tickets, under their own lock
 }
 
 type expiring struct {

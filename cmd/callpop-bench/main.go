@@ -94,8 +94,10 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.mode, "mode", modeDirect, "direct | group | storm")
 	fs.IntVar(&o.group, "group", 20, "managers per group call (group mode)")
 	fs.DurationVar(&o.ring, "ring", 0, "group mode: how long a call rings after its last INCOMING was answered before one manager ACCEPTs")
-	fs.StringVar(&o.crmToken, "crm-token", os.Getenv("CALLPOP_CRM_TOKEN"), "the servers' crm_token (env CALLPOP_CRM_TOKEN)")
-	fs.StringVar(&o.jwtSecret, "jwt-secret", os.Getenv("CALLPOP_JWT_SECRET"), "the servers' HS256 secret, to mint session tokens (env CALLPOP_JWT_SECRET)")
+	// Secrets take no flag default from the environment: a default is printed
+	// by -h and by every flag error.
+	fs.StringVar(&o.crmToken, "crm-token", "", "the servers' crm_token (env CALLPOP_CRM_TOKEN)")
+	fs.StringVar(&o.jwtSecret, "jwt-secret", "", "the servers' HS256 secret, to mint session tokens (env CALLPOP_JWT_SECRET)")
 	pids := fs.String("server-pid", "", "comma list of server pids: RSS and CPU from /proc/<pid>")
 	murl := fs.String("metrics-url", "", "comma list of /metrics URLs: RSS and CPU when no --server-pid")
 	fs.IntVar(&o.sourceIPs, "source-ips", 50, "spread sessions over source addresses 127.0.0.1..127.0.0.N (0: let the kernel choose)")
@@ -113,6 +115,12 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.helloWait, "hello-timeout", 120*time.Second, "longest wait for every session's hello")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if o.crmToken == "" {
+		o.crmToken = os.Getenv("CALLPOP_CRM_TOKEN")
+	}
+	if o.jwtSecret == "" {
+		o.jwtSecret = os.Getenv("CALLPOP_JWT_SECRET")
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))

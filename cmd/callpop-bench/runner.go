@@ -11,7 +11,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"runtime"
 	"slices"
@@ -222,17 +221,18 @@ func (r *runner) open(ctx context.Context, s *session, resume bool, helloDone fu
 	start := time.Now()
 	s.err = nil
 	s.up.Store(false)
-	q := "/ws?token=" + url.QueryEscape(r.tokens[s.user])
+	q := "/ws"
 	if resume {
 		if s.last.isZero() {
 			r.noResumePoint.Add(1)
 			resume = false
 		} else {
-			q += "&since=" + s.last.String()
+			q += "?since=" + s.last.String()
 		}
 	}
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	ws, err := dialWS(dctx, sourceDialer(s.idx, r.o.sourceIPs, 30*time.Second), r.o.targets[s.target], q, r.o.readLimit)
+	ws, err := dialWS(dctx, sourceDialer(s.idx, r.o.sourceIPs, 30*time.Second), r.o.targets[s.target], q,
+		r.tokens[s.user], r.o.readLimit)
 	cancel()
 	if err != nil {
 		r.dialErrors.Add(1)

@@ -65,8 +65,10 @@ type errHTTP struct{ status int }
 
 func (e errHTTP) Error() string { return fmt.Sprintf("upgrade refused: HTTP %d", e.status) }
 
-// dialWS opens a WebSocket to base (http://host:port) at path?query with d.
-func dialWS(ctx context.Context, d *net.Dialer, base *url.URL, pathQuery string, readLimit int) (*wsConn, error) {
+// dialWS opens a WebSocket to base (http://host:port) at pathQuery with d,
+// token in the Authorization header (a server-side client can set one;
+// browsers use tickets).
+func dialWS(ctx context.Context, d *net.Dialer, base *url.URL, pathQuery, token string, readLimit int) (*wsConn, error) {
 	c, err := d.DialContext(ctx, "tcp", base.Host)
 	if err != nil {
 		return nil, err
@@ -84,6 +86,8 @@ func dialWS(ctx context.Context, d *net.Dialer, base *url.URL, pathQuery string,
 	req.WriteString(base.Host)
 	req.WriteString("\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ")
 	req.WriteString(base64.StdEncoding.EncodeToString(key[:]))
+	req.WriteString("\r\nAuthorization: Bearer ")
+	req.WriteString(token)
 	req.WriteString("\r\nUser-Agent: callpop-bench\r\n\r\n")
 	if _, err := io.WriteString(c, req.String()); err != nil {
 		c.Close()

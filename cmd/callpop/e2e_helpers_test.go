@@ -135,6 +135,27 @@ func (n *node) token(user string) string {
 	return tok
 }
 
+// ticket trades user's token for a socket ticket at POST /api/ws-ticket, as
+// the widget does before each connect.
+func (n *node) ticket(user string) string {
+	n.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, n.base+"/api/ws-ticket", nil)
+	req.Header.Set("Authorization", "Bearer "+n.token(user))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Ticket    string `json:"ticket"`
+		ExpiresIn int    `json:"expires_in"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK || body.Ticket == "" {
+		n.t.Fatalf("POST /api/ws-ticket for %s: %d %+v %v", user, resp.StatusCode, body, err)
+	}
+	return body.Ticket
+}
+
 // client is a WebSocket session as a widget would hold it.
 type client struct {
 	t      *testing.T
@@ -146,10 +167,16 @@ type client struct {
 // dial opens a session for user, with since when not empty.
 func (n *node) dial(user, since string) *client {
 	n.t.Helper()
-	u := strings.Replace(n.base, "http", "ws", 1) + "/ws?token=" + n.token(user)
+	u := strings.Replace(n.base, "http", "ws", 1) + "/ws?ticket=" + n.ticket(user)
 	if since != "" {
 		u += "&since=" + since
 	}
+	return n.dialURL(user, u)
+}
+
+// dialURL opens a session for user at the socket URL u.
+func (n *node) dialURL(user, u string) *client {
+	n.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	conn, _, err := websocket.Dial(ctx, u, nil)

@@ -43,15 +43,18 @@ type server struct {
 	contactRDB *goredis.Client
 	// fwd forwards call records to the CRM, when configured; fwdFile is its
 	// queue on the embedded broker.
-	fwd      *forward.Forwarder
-	fwdFile  *forward.FileQueue
-	hub      *hub.Hub
-	api      *api.API
-	jwt      *auth.JWT
-	registry *prometheus.Registry
-	handler  http.Handler
-	draining atomic.Bool
-	fresh    *freshConns // connections without a request yet, closed by a drain
+	fwd     *forward.Forwarder
+	fwdFile *forward.FileQueue
+	hub     *hub.Hub
+	api     *api.API
+	jwt     *auth.JWT
+	tickets *auth.Tickets
+	// legacyTokens counts sockets opened with the token in the URL.
+	legacyTokens prometheus.Counter
+	registry     *prometheus.Registry
+	handler      http.Handler
+	draining     atomic.Bool
+	fresh        *freshConns // connections without a request yet, closed by a drain
 }
 
 // serverOptions are what a mode or a test adds to what cfg says.
@@ -112,7 +115,8 @@ func newServer(cfg *config, log *zap.Logger, opt serverOptions) (*server, error)
 		s.close()
 		return nil, fmt.Errorf("--pbx-url, --pbx-token (CALLPOP_PBX_URL, CALLPOP_PBX_TOKEN): %w", err)
 	}
-	s.api = api.New(api.Config{AllowOrigin: func(o string) bool { return cfg.origins.Allow(o, "") }},
+	s.tickets = auth.NewTickets(s.broker, 0)
+	s.api = api.New(api.Config{AllowOrigin: func(o string) bool { return cfg.origins.Allow(o, "") }, Tickets: s.tickets},
 		pbxClient, s.broker, s.broker, log)
 	s.handler = s.routes(wh, opt.routes)
 	return s, nil
@@ -137,8 +141,17 @@ func (s *server) routes(wh http.Handler, extra func(*server, *httprouter.Router)
 	}
 	wh = guard.Wrap(guard.Config{Trusted: s.cfg.trusted, Allow: s.cfg.webhookAllow,
 		Limit: guard.NewPerIP(s.cfg.webhookRate, int(2*s.cfg.webhookRate)), OnRefuse: onRefuse("webhook")}, wh)
+	// Widgets before socket tickets sent their token in /ws?token=; they are
+	// served for one more release and counted, so operators know when the
+	// last cached old widget.js is gone.
+	s.legacyTokens = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "callpop_ws_legacy_token_total",
+		Help: "Sockets opened with the token in the URL (widgets older than socket tickets); deprecated.",
+	})
+	s.registry.MustRegister(s.legacyTokens)
 	ws := guard.Wrap(guard.Config{Trusted: s.cfg.trusted,
-		Limit: guard.NewPerIP(s.cfg.connectRate, int(2*s.cfg.connectRate)), OnRefuse: onRefuse("ws")}, s.jwt.RequireUser(s.hub))
+		Limit: guard.NewPerIP(s.cfg.connectRate, int(2*s.cfg.connectRate)), OnRefuse: onRefuse("ws")},
+		auth.RequireSocketUser(s.jwt, s.tickets, s.legacyTokens.Inc, s.hub))
 	// The PBX's single entry point, also at / for cabinets that take a host only.
 	r.Handler(http.MethodPost, "/webhook", wh)
 	r.Handler(http.MethodPost, "/", wh)
