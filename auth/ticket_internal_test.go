@@ -19,7 +19,9 @@ type failingStore struct{}
 func (failingStore) PutTicket(context.Context, string, []byte, time.Duration) error {
 	return event.ErrUnavailable
 }
-func (failingStore) TakeTicket(context.Context, string) ([]byte, error) { return nil, event.ErrUnavailable }
+func (failingStore) TakeTicket(context.Context, string) ([]byte, error) {
+	return nil, event.ErrUnavailable
+}
 
 func TestTicketStandsForItsTokenOnceAndUntilTheTokenExpires(t *testing.T) {
 	t.Parallel()
