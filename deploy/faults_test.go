@@ -49,15 +49,19 @@ func (w *widget) run(ctx context.Context, t *testing.T, ready chan<- struct{}) {
 		tok, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
 			"sub": w.user, "exp": time.Now().Add(time.Hour).Unix(),
 		}).SignedString([]byte(testJWTSecret))
-		u := "ws" + strings.TrimPrefix(w.base, "http") + "/ws?token=" + tok
-		w.mu.Lock()
-		if w.last != "" {
-			u += "&since=" + url.QueryEscape(w.last)
+		var conn *websocket.Conn
+		ticket, err := w.ticket(ctx, tok)
+		if err == nil {
+			u := "ws" + strings.TrimPrefix(w.base, "http") + "/ws?ticket=" + ticket
+			w.mu.Lock()
+			if w.last != "" {
+				u += "&since=" + url.QueryEscape(w.last)
+			}
+			w.mu.Unlock()
+			dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			conn, _, err = websocket.Dial(dctx, u, nil)
+			cancel()
 		}
-		w.mu.Unlock()
-		dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		conn, _, err := websocket.Dial(dctx, u, nil)
-		cancel()
 		if err != nil {
 			// Back off as widget.js does (jittered, growing), not in a tight
 			// loop that would make nginx give up on every node at once.
@@ -73,6 +77,30 @@ func (w *widget) run(ctx context.Context, t *testing.T, ready chan<- struct{}) {
 		w.reconnect++
 		w.mu.Unlock()
 	}
+}
+
+// ticket trades tok for a socket ticket through the balancer, as widget.js
+// does before each connect; any node may redeem it.
+func (w *widget) ticket(ctx context.Context, tok string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.base+"/api/ws-ticket", nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	var body struct {
+		Ticket string `json:"ticket"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil || res.StatusCode != http.StatusOK || body.Ticket == "" {
+		return "", fmt.Errorf("ws-ticket: %d %v", res.StatusCode, err)
+	}
+	return body.Ticket, nil
 }
 
 func (w *widget) read(ctx context.Context, conn *websocket.Conn, first bool, ready chan<- struct{}) {
