@@ -63,6 +63,11 @@ func TestComposeClusterIsWired(t *testing.T) {
 			}
 			return ""
 		}
+		// Only nginx is a trusted proxy: a private range would make every
+		// LAN client one, with a forgeable X-Forwarded-For.
+		if got, want := env("CALLPOP_TRUSTED_PROXIES"), nginxAddress(t, p); got != want {
+			t.Errorf("%s: CALLPOP_TRUSTED_PROXIES %q, want nginx's address %q alone", name, got, want)
+		}
 		if got := env("CALLPOP_REDIS_URL"); got != "redis://redis:6379/0" {
 			t.Errorf("%s: CALLPOP_REDIS_URL %q", name, got)
 		}
@@ -116,6 +121,18 @@ func TestComposeClusterIsWired(t *testing.T) {
 			t.Errorf("callpop.env.example: %s is not a setting in docs/contract.md", m[1])
 		}
 	}
+}
+
+// nginxAddress is nginx's fixed address on the compose network.
+func nginxAddress(t *testing.T, p *types.Project) string {
+	t.Helper()
+	for _, n := range p.Services["nginx"].Networks {
+		if n != nil && n.Ipv4Address != "" {
+			return n.Ipv4Address
+		}
+	}
+	t.Fatal("nginx has no fixed ipv4_address: the nodes cannot trust it alone")
+	return ""
 }
 
 func checkBuild(t *testing.T, name string, s types.ServiceConfig) {

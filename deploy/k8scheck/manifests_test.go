@@ -420,6 +420,44 @@ func TestIngressKeepsSocketsOpen(t *testing.T) {
 	}
 }
 
+// TestIngressRoutesThePublicSurfaceOnly: the ingress carries what browsers
+// and the PBX need and nothing an operator keeps inside (/metrics above all,
+// which the nginx config limits to private networks too).
+func TestIngressRoutesThePublicSurfaceOnly(t *testing.T) {
+	t.Parallel()
+	o := load(t)
+	routed := func(path string) bool {
+		for _, ing := range o.ingresses {
+			for _, r := range ing.Spec.Rules {
+				if r.HTTP == nil {
+					continue
+				}
+				for _, p := range r.HTTP.Paths {
+					switch {
+					case p.PathType == nil:
+					case *p.PathType == networkingv1.PathTypeExact && path == p.Path:
+						return true
+					case *p.PathType == networkingv1.PathTypePrefix &&
+						(path == p.Path || strings.HasPrefix(path, strings.TrimSuffix(p.Path, "/")+"/")):
+						return true
+					}
+				}
+			}
+		}
+		return false
+	}
+	for _, p := range []string{"/", "/webhook", "/ws", "/api/ws-ticket", "/api/calls", "/api/groups/sales", "/widget.js", "/widget-panel.js"} {
+		if !routed(p) {
+			t.Errorf("%s is not routed: the PBX or the widget needs it", p)
+		}
+	}
+	for _, p := range []string{"/metrics", "/readyz", "/healthz", "/debug/pprof/", "/demo", "/demo/token", "/apix"} {
+		if routed(p) {
+			t.Errorf("%s is routed to the public: keep it inside the cluster", p)
+		}
+	}
+}
+
 // TestSettingsAreCallpops: the ConfigMap and Secret hold only settings
 // docs/contract.md names, secrets only in the Secret, and the Redis URL
 // names a Service of the manifests (or a host outside them).
