@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -88,11 +89,16 @@ type sub struct {
 
 var _ event.Broker = (*Broker)(nil)
 
-// ParseURL returns client options for a redis:// or rediss:// URL.
-func ParseURL(url string) (*goredis.Options, error) {
-	opt, err := goredis.ParseURL(url)
-	if err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
+// ParseURL returns client options for a redis:// or rediss:// URL. Its
+// errors never repeat the URL, which may hold a password.
+func ParseURL(rawURL string) (*goredis.Options, error) {
+	opt, err := goredis.ParseURL(rawURL)
+	var urlErr *url.Error
+	switch {
+	case errors.As(err, &urlErr): // its text is the whole URL
+		return nil, errors.New("redis: malformed URL (reserved characters in a password must be percent-encoded)")
+	case err != nil:
+		return nil, err // go-redis's errors say "redis: " already
 	}
 	return opt, nil
 }

@@ -2,13 +2,13 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
+	"io"
 	"net/netip"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/zap/zapcore"
 
@@ -39,102 +39,94 @@ type config struct {
 	ShutdownTimeout   time.Duration
 	TrustedProxies    string
 	WebhookAllow      string
-	WebhookRate       string
-	ConnectRate       string
-	MaxSessions       string
 	AdminAddr         string
 	DataDir           string
+
+	webhookRate float64
+	connectRate float64
+	maxSessions int
 
 	origins      auth.Origins
 	logLevel     zapcore.Level
 	trusted      []netip.Prefix
 	webhookAllow []netip.Prefix
-	webhookRate  float64
-	connectRate  float64
-	maxSessions  int
 }
 
 // Defaults of settings that have one.
 const (
 	defaultAddr = ":8080"
+	// defaultDemoAddr keeps the demo on this machine: its /demo/token hands
+	// a widget token to anyone who asks.
+	defaultDemoAddr = "127.0.0.1:8080"
 	// defaultShutdownTimeout bounds draining sockets on SIGTERM; Kubernetes'
 	// default grace period is 30 s.
 	defaultShutdownTimeout = 20 * time.Second
+	// minCRMTokenLen is the shortest crm_token serve accepts: the PBX sends
+	// it with every webhook to a public endpoint, so it must not be
+	// guessable.
+	minCRMTokenLen = 16
 )
 
-type setting struct {
-	env, flag, usage string
-	str              *string
-	dur              *time.Duration
-	def              string
-}
-
-func (c *config) settings() []setting {
-	return []setting{
-		{"CALLPOP_ADDR", "addr", "listen address", &c.Addr, nil, defaultAddr},
-		{"CALLPOP_CRM_TOKEN", "crm-token", "the crm_token the PBX sends with every webhook (required)", &c.CRMToken, nil, ""},
-		{"CALLPOP_JWT_SECRET", "jwt-secret", "HS256 secret shared with the CRM backend that mints widget tokens, ≥32 bytes (required)", &c.JWTSecret, nil, ""},
-		{"CALLPOP_REDIS_URL", "redis-url", "redis://… for a cluster; empty = embedded single-node broker", &c.RedisURL, nil, ""},
-		{"CALLPOP_ALLOWED_ORIGINS", "allowed-origins", "comma list of CRM origins allowed to open the socket / call the API; empty = same origin only", &c.AllowedOrigins, nil, ""},
-		{"CALLPOP_PBX_URL", "pbx-url", "the PBX API URL (…/sys/crm_api.wcgp); empty = PBX actions answer 503", &c.PBXURL, nil, ""},
-		{"CALLPOP_PBX_TOKEN", "pbx-token", "the PBX API token", &c.PBXToken, nil, ""},
-		{"CALLPOP_CONTACT_URL", "contact-url", "CRM look-up URL template with {phone}; empty = built-in directory", &c.ContactURL, nil, ""},
-		{"CALLPOP_CONTACTS", "contacts", "CSV file (phone,name,responsible) for the built-in directory", &c.Contacts, nil, ""},
-		{"CALLPOP_HISTORY_FORWARD_URL", "history-forward-url", "CRM URL that receives every call record", &c.HistoryForwardURL, nil, ""},
-		{"CALLPOP_TLS_CERT", "tls-cert", "TLS certificate file: serve HTTPS directly", &c.TLSCert, nil, ""},
-		{"CALLPOP_TLS_KEY", "tls-key", "TLS key file", &c.TLSKey, nil, ""},
-		{"CALLPOP_LOG_LEVEL", "log-level", "log level: debug, info, warn, error", &c.LogLevel, nil, "info"},
-		{"CALLPOP_CONTACT_BUDGET", "contact-budget", "longest a contact look-up may keep the PBX waiting", nil, &c.ContactBudget, webhook.DefaultContactBudget.String()},
-		{"CALLPOP_SHUTDOWN_TIMEOUT", "shutdown-timeout", "longest a SIGTERM drain may take", nil, &c.ShutdownTimeout, defaultShutdownTimeout.String()},
-		{"CALLPOP_TRUSTED_PROXIES", "trusted-proxies", "comma list of proxy addresses/CIDRs whose X-Forwarded-For is believed", &c.TrustedProxies, nil, ""},
-		{"CALLPOP_WEBHOOK_ALLOW", "webhook-allow", "comma list of CIDRs the PBX posts from; empty = any", &c.WebhookAllow, nil, ""},
-		{"CALLPOP_WEBHOOK_RATE", "webhook-rate", "webhooks per second per source address (bursts of twice that); 0 = no limit", &c.WebhookRate, nil, "10000"},
-		{"CALLPOP_CONNECT_RATE", "connect-rate", "socket connections per second per client address (bursts of twice that); 0 = no limit", &c.ConnectRate, nil, "200"},
-		{"CALLPOP_DATA_DIR", "data-dir", "directory for durable local state (the history forward journal) on the embedded broker", &c.DataDir, nil, "./callpop-data"},
-		{"CALLPOP_ADMIN_ADDR", "admin-addr", "listen address of the admin listener (pprof); empty = off. Keep it on loopback", &c.AdminAddr, nil, ""},
-		{"CALLPOP_MAX_SESSIONS_PER_USER", "max-sessions-per-user", "open sockets one user may hold on one node", &c.MaxSessions, nil, "32"},
+// flags registers every setting on f; cmd is "serve" or "demo", whose
+// defaults and notes differ.
+func (c *config) flags(f *flagSet, cmd string) {
+	addr := defaultAddr
+	crmToken := fmt.Sprintf("the crm_token the PBX sends with every webhook, ≥ %d characters (required)", minCRMTokenLen)
+	jwtSecret := fmt.Sprintf("HS256 secret shared with the CRM backend that mints widget tokens, ≥ %d bytes (required)", auth.MinSecretLen)
+	if cmd == "demo" { // the demo makes its secrets up
+		addr = defaultDemoAddr
+		crmToken = "the crm_token the simulated PBX sends (generated when empty)"
+		jwtSecret = "HS256 secret of the demo's widget tokens (generated when empty)"
 	}
+	f.String(&c.Addr, "addr", "CALLPOP_ADDR", addr, "listen address")
+	f.String(&c.CRMToken, "crm-token", "CALLPOP_CRM_TOKEN", "", crmToken)
+	f.String(&c.JWTSecret, "jwt-secret", "CALLPOP_JWT_SECRET", "", jwtSecret)
+	f.String(&c.RedisURL, "redis-url", "CALLPOP_REDIS_URL", "", "redis://… for a cluster; empty = embedded single-node broker")
+	f.String(&c.AllowedOrigins, "allowed-origins", "CALLPOP_ALLOWED_ORIGINS", "", "comma list of CRM origins allowed to open the socket / call the API; empty = same origin only")
+	f.String(&c.PBXURL, "pbx-url", "CALLPOP_PBX_URL", "", "the PBX API URL (…/sys/crm_api.wcgp); empty = PBX actions answer 503")
+	f.String(&c.PBXToken, "pbx-token", "CALLPOP_PBX_TOKEN", "", "the PBX API token")
+	f.String(&c.ContactURL, "contact-url", "CALLPOP_CONTACT_URL", "", "CRM look-up URL template with {phone}; empty = built-in directory")
+	f.String(&c.Contacts, "contacts", "CALLPOP_CONTACTS", "", "CSV file (phone,name,responsible) for the built-in directory")
+	f.String(&c.HistoryForwardURL, "history-forward-url", "CALLPOP_HISTORY_FORWARD_URL", "", "CRM URL that receives every call record")
+	f.String(&c.TLSCert, "tls-cert", "CALLPOP_TLS_CERT", "", "TLS certificate file: serve HTTPS directly")
+	f.String(&c.TLSKey, "tls-key", "CALLPOP_TLS_KEY", "", "TLS key file")
+	f.String(&c.LogLevel, "log-level", "CALLPOP_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	f.Duration(&c.ContactBudget, "contact-budget", "CALLPOP_CONTACT_BUDGET", webhook.DefaultContactBudget, "longest a contact look-up may keep the PBX waiting")
+	f.Duration(&c.ShutdownTimeout, "shutdown-timeout", "CALLPOP_SHUTDOWN_TIMEOUT", defaultShutdownTimeout, "longest a SIGTERM drain may take")
+	f.String(&c.TrustedProxies, "trusted-proxies", "CALLPOP_TRUSTED_PROXIES", "", "comma list of proxy addresses/CIDRs whose X-Forwarded-For is believed")
+	f.String(&c.WebhookAllow, "webhook-allow", "CALLPOP_WEBHOOK_ALLOW", "", "comma list of CIDRs the PBX posts from; empty = any")
+	f.Float(&c.webhookRate, "webhook-rate", "CALLPOP_WEBHOOK_RATE", 10000, "webhooks per second per source address (bursts of twice that); 0 = no limit")
+	f.Float(&c.connectRate, "connect-rate", "CALLPOP_CONNECT_RATE", 200, "socket connections per second per client address (bursts of twice that); 0 = no limit")
+	f.String(&c.DataDir, "data-dir", "CALLPOP_DATA_DIR", "./callpop-data", "directory for durable local state (the history forward journal) on the embedded broker")
+	f.String(&c.AdminAddr, "admin-addr", "CALLPOP_ADMIN_ADDR", "", "listen address of the admin listener (pprof); empty = off. Keep it on loopback")
+	f.Int(&c.maxSessions, "max-sessions-per-user", "CALLPOP_MAX_SESSIONS_PER_USER", 32, "open sockets one user may hold on one node")
 }
 
 // parseConfig reads flags from args over the environment from getenv.
-// requireSecrets is false for commands that do not serve webhooks.
+// requireSecrets is false for commands that do not serve webhooks. A
+// request for help returns flag.ErrHelp.
 func parseConfig(name string, args []string, getenv func(string) string, requireSecrets bool) (*config, error) {
+	return parseConfigHelp(name, args, getenv, requireSecrets, io.Discard)
+}
+
+// parseConfigHelp is parseConfig that writes the help, when asked for, to
+// help.
+func parseConfigHelp(name string, args []string, getenv func(string) string, requireSecrets bool, help io.Writer) (*config, error) {
 	c := &config{}
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	var errs []error
-	for _, s := range c.settings() {
-		def := s.def
-		if v := getenv(s.env); v != "" {
-			def = v
-		}
-		usage := fmt.Sprintf("%s (env %s)", s.usage, s.env)
-		if s.str != nil {
-			fs.StringVar(s.str, s.flag, def, usage)
-			continue
-		}
-		d, err := time.ParseDuration(def)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %q is not a duration", s.env, def))
-		}
-		fs.DurationVar(s.dur, s.flag, d, usage)
-	}
-	if err := fs.Parse(args); err != nil {
+	f := newFlagSet(name)
+	c.flags(f, name)
+	if err := f.parse(args, getenv, help); err != nil {
 		return nil, err
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	return c, c.validate(requireSecrets)
 }
 
-// validate checks each setting and names the first one that is wrong.
+// validate checks each setting and names the first one that is wrong. It
+// never repeats a secret or a URL (a URL may carry a password or a token).
 func (c *config) validate(requireSecrets bool) error {
 	if requireSecrets {
-		if c.CRMToken == "" {
-			return errors.New("--crm-token (CALLPOP_CRM_TOKEN) is required")
+		if utf8.RuneCountInString(c.CRMToken) < minCRMTokenLen {
+			return fmt.Errorf("--crm-token (CALLPOP_CRM_TOKEN) is required, at least %d characters", minCRMTokenLen)
 		}
 		if len(c.JWTSecret) < auth.MinSecretLen {
 			return fmt.Errorf("--jwt-secret (CALLPOP_JWT_SECRET) is required, at least %d bytes", auth.MinSecretLen)
@@ -158,7 +150,7 @@ func (c *config) validate(requireSecrets bool) error {
 			continue
 		}
 		if p, err := url.Parse(u.v); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			return fmt.Errorf("%s: %q is not an http(s) URL", u.name, u.v)
+			return fmt.Errorf("%s: not an http(s) URL with a host (the value is not shown: it may hold a credential)", u.name)
 		}
 	}
 	if c.ContactURL != "" && !strings.Contains(c.ContactURL, "{phone}") {
@@ -176,22 +168,6 @@ func (c *config) validate(requireSecrets bool) error {
 	if c.webhookAllow, err = guard.ParsePrefixes(c.WebhookAllow); err != nil {
 		return fmt.Errorf("--webhook-allow (CALLPOP_WEBHOOK_ALLOW): %w", err)
 	}
-	for _, n := range []struct {
-		name, v string
-		dst     *float64
-	}{
-		{"--webhook-rate (CALLPOP_WEBHOOK_RATE)", c.WebhookRate, &c.webhookRate},
-		{"--connect-rate (CALLPOP_CONNECT_RATE)", c.ConnectRate, &c.connectRate},
-	} {
-		if *n.dst, err = strconv.ParseFloat(n.v, 64); err != nil || *n.dst < 0 {
-			return fmt.Errorf("%s: %q is not a non-negative number", n.name, n.v)
-		}
-	}
-	if c.maxSessions, err = strconv.Atoi(c.MaxSessions); err != nil || c.maxSessions < 1 {
-		return fmt.Errorf("--max-sessions-per-user (CALLPOP_MAX_SESSIONS_PER_USER): %q is not a positive integer", c.MaxSessions)
-	}
-	if c.ContactBudget <= 0 || c.ShutdownTimeout <= 0 {
-		return errors.New("--contact-budget and --shutdown-timeout must be positive")
-	}
+	// Numbers and durations are checked as they are set (flags.go).
 	return nil
 }

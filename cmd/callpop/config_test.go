@@ -14,7 +14,7 @@ func envOf(m map[string]string) func(string) string { return func(k string) stri
 
 func TestConfigNamesTheSettingThatIsWrong(t *testing.T) {
 	t.Parallel()
-	ok := map[string]string{"CALLPOP_CRM_TOKEN": "t", "CALLPOP_JWT_SECRET": testSecret}
+	ok := map[string]string{"CALLPOP_CRM_TOKEN": testCRMToken, "CALLPOP_JWT_SECRET": testSecret}
 	cases := []struct {
 		name string
 		env  map[string]string
@@ -22,15 +22,15 @@ func TestConfigNamesTheSettingThatIsWrong(t *testing.T) {
 		want string // in the error
 	}{
 		{"MissingCRMToken", map[string]string{"CALLPOP_JWT_SECRET": testSecret}, nil, "CALLPOP_CRM_TOKEN"},
-		{"MissingJWTSecret", map[string]string{"CALLPOP_CRM_TOKEN": "t"}, nil, "CALLPOP_JWT_SECRET"},
-		{"ShortJWTSecret", map[string]string{"CALLPOP_CRM_TOKEN": "t", "CALLPOP_JWT_SECRET": "short"}, nil, "CALLPOP_JWT_SECRET"},
+		{"MissingJWTSecret", map[string]string{"CALLPOP_CRM_TOKEN": testCRMToken}, nil, "CALLPOP_JWT_SECRET"},
+		{"ShortJWTSecret", map[string]string{"CALLPOP_CRM_TOKEN": testCRMToken, "CALLPOP_JWT_SECRET": "short"}, nil, "CALLPOP_JWT_SECRET"},
 		{"BadRedisURL", ok, []string{"--redis-url", "http://nope"}, "--redis-url"},
 		{"BadOrigin", ok, []string{"--allowed-origins", "crm.example.com"}, "--allowed-origins"},
 		{"BadPBXURL", ok, []string{"--pbx-url", "ftp://pbx"}, "--pbx-url"},
 		{"ContactURLWithoutPhone", ok, []string{"--contact-url", "https://crm/api"}, "--contact-url"},
 		{"TLSCertWithoutKey", ok, []string{"--tls-cert", "c.pem"}, "--tls-key"},
 		{"BadLogLevel", ok, []string{"--log-level", "loud"}, "--log-level"},
-		{"BadDurationInEnv", map[string]string{"CALLPOP_CRM_TOKEN": "t", "CALLPOP_JWT_SECRET": testSecret, "CALLPOP_CONTACT_BUDGET": "soon"}, nil, "CALLPOP_CONTACT_BUDGET"},
+		{"BadDurationInEnv", map[string]string{"CALLPOP_CRM_TOKEN": testCRMToken, "CALLPOP_JWT_SECRET": testSecret, "CALLPOP_CONTACT_BUDGET": "soon"}, nil, "CALLPOP_CONTACT_BUDGET"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -48,7 +48,7 @@ func TestConfigNamesTheSettingThatIsWrong(t *testing.T) {
 
 func TestConfigFlagOverridesEnvironment(t *testing.T) {
 	t.Parallel()
-	env := map[string]string{"CALLPOP_CRM_TOKEN": "t", "CALLPOP_JWT_SECRET": testSecret, "CALLPOP_ADDR": ":9000",
+	env := map[string]string{"CALLPOP_CRM_TOKEN": testCRMToken, "CALLPOP_JWT_SECRET": testSecret, "CALLPOP_ADDR": ":9000",
 		"CALLPOP_CONTACT_BUDGET": "300ms", "CALLPOP_ALLOWED_ORIGINS": "https://crm.example.com"}
 	cfg, err := parseConfig("serve", []string{"--addr", ":9100"}, envOf(env), true)
 	if err != nil {
@@ -57,7 +57,7 @@ func TestConfigFlagOverridesEnvironment(t *testing.T) {
 	if cfg.Addr != ":9100" || cfg.ContactBudget != 300*time.Millisecond || !cfg.origins.Allow("https://crm.example.com", "x") {
 		t.Fatalf("config %+v", cfg)
 	}
-	cfg, _ = parseConfig("serve", nil, envOf(map[string]string{"CALLPOP_CRM_TOKEN": "t", "CALLPOP_JWT_SECRET": testSecret}), true)
+	cfg, _ = parseConfig("serve", nil, envOf(map[string]string{"CALLPOP_CRM_TOKEN": testCRMToken, "CALLPOP_JWT_SECRET": testSecret}), true)
 	if cfg.Addr != ":8080" || cfg.LogLevel != "info" || cfg.RedisURL != "" {
 		t.Fatalf("defaults %+v", cfg)
 	}
@@ -89,7 +89,7 @@ func TestServeRefusesToStartWithoutItsSecrets(t *testing.T) {
 
 func TestGuardSettingsAreChecked(t *testing.T) {
 	t.Parallel()
-	base := map[string]string{"CALLPOP_CRM_TOKEN": "t", "CALLPOP_JWT_SECRET": testSecret}
+	base := map[string]string{"CALLPOP_CRM_TOKEN": testCRMToken, "CALLPOP_JWT_SECRET": testSecret}
 	for flagName, v := range map[string]string{"--trusted-proxies": "10.0.0.0/99", "--webhook-allow": "pbx.example.com",
 		"--webhook-rate": "-1", "--connect-rate": "fast", "--max-sessions-per-user": "0"} {
 		if _, err := parseConfig("serve", []string{flagName, v}, envOf(base), true); err == nil || !strings.Contains(err.Error(), flagName) {

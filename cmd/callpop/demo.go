@@ -48,7 +48,7 @@ const demoPBXPath = "/pbx/sys/crm_api.wcgp"
 // runDemo runs, in one process, a node on the embedded broker, a simulated
 // PBX that plays calls to it, and the demo CRM page at /demo.
 func runDemo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := parseConfig("demo", args, getenv, false)
+	cfg, err := parseConfigHelp("demo", args, getenv, false, stdout)
 	if err != nil {
 		return err
 	}
@@ -60,12 +60,16 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 		cfg.JWTSecret = randomHex(32)
 	}
 	pbxToken := randomHex(16)
-	log := newLogger(cfg.logLevel, stderr, true)
+	log := newLogger(cfg.logLevel, stderr, isTerminal(stderr))
 	defer func() { _ = log.Sync() }()
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("--addr (CALLPOP_ADDR): %w", err)
+	}
+	if !isLoopback(ln.Addr()) {
+		log.Warn("the demo listens beyond this machine: anyone who reaches it can take widget tokens at /demo/token",
+			zap.String("addr", ln.Addr().String()))
 	}
 	base := "http://" + loopbackAddr(ln.Addr())
 	if cfg.TLSCert != "" {
@@ -148,6 +152,13 @@ func loopbackAddr(a net.Addr) string {
 		return a.String()
 	}
 	return fmt.Sprintf("localhost:%d", tcp.Port)
+}
+
+// isLoopback reports whether a listener at a is reachable from this machine
+// only.
+func isLoopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }
 
 func randomHex(n int) string {

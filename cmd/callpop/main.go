@@ -29,13 +29,19 @@ var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "callpop:", err)
-		}
-		os.Exit(2)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// exitCode reports err on stderr in one line and returns the process's exit
+// code: 0 after success or help (-h), 2 otherwise.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
 	}
+	fmt.Fprintln(stderr, "callpop:", err)
+	return 2
 }
 
 const usage = `usage: callpop <command> [flags]
@@ -61,7 +67,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	switch args[0] {
 	case "serve":
-		return runServe(ctx, args[1:], getenv, stderr)
+		return runServe(ctx, args[1:], getenv, stdout, stderr)
 	case "demo":
 		return runDemo(ctx, args[1:], getenv, stdout, stderr)
 	case "token":
@@ -71,7 +77,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "history":
 		return runHistory(ctx, args[1:], getenv, stdout)
 	case "pbxsim":
-		return runPBXSim(ctx, args[1:], getenv, stderr)
+		return runPBXSim(ctx, args[1:], getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "callpop", version)
 		return nil
@@ -79,12 +85,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", args[0])
+	return fmt.Errorf("unknown command %q (callpop help lists the commands)", args[0])
 }
 
-func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	cfg, err := parseConfig("serve", args, getenv, true)
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseConfigHelp("serve", args, getenv, true, stdout)
 	if err != nil {
 		return err
 	}
@@ -137,21 +142,25 @@ func serveAdmin(addr string, log *zap.Logger) (stop func(), err error) {
 }
 
 func runToken(args []string, getenv func(string) string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("token", flag.ContinueOnError)
-	user := fs.String("user", "", "PBX user login the token is for (required)")
-	ttl := fs.Duration("ttl", 12*time.Hour, "how long the token is valid")
-	secret := fs.String("jwt-secret", getenv("CALLPOP_JWT_SECRET"), "HS256 secret (env CALLPOP_JWT_SECRET)")
-	if err := fs.Parse(args); err != nil {
+	var user, secret string
+	var ttl time.Duration
+	fs := newFlagSet("token")
+	fs.String(&user, "user", "", "", "PBX user login the token is for (required)")
+	// A zero or negative ttl is refused as it is set: it would mint a
+	// token that is expired already.
+	fs.Duration(&ttl, "ttl", "", 12*time.Hour, "how long the token is valid")
+	fs.String(&secret, "jwt-secret", "CALLPOP_JWT_SECRET", "", fmt.Sprintf("HS256 secret, ≥ %d bytes (required)", auth.MinSecretLen))
+	if err := fs.parse(args, getenv, stdout); err != nil {
 		return err
 	}
-	if *user == "" {
+	if user == "" {
 		return errors.New("--user is required")
 	}
-	j, err := auth.NewJWT(*secret)
+	j, err := auth.NewJWT(secret)
 	if err != nil {
 		return fmt.Errorf("--jwt-secret (CALLPOP_JWT_SECRET): %w", err)
 	}
-	tok, err := j.Mint(*user, *ttl)
+	tok, err := j.Mint(user, ttl)
 	if err != nil {
 		return err
 	}
@@ -159,7 +168,8 @@ func runToken(args []string, getenv func(string) string, stdout io.Writer) error
 	return nil
 }
 
-// newLogger returns the root logger: JSON for servers, console for humans.
+// newLogger returns the root logger: JSON lines, or, with console, coloured
+// text for a person at a terminal.
 func newLogger(level zapcore.Level, w io.Writer, console bool) *zap.Logger {
 	encCfg := zap.NewProductionEncoderConfig()
 	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
@@ -169,4 +179,15 @@ func newLogger(level zapcore.Level, w io.Writer, console bool) *zap.Logger {
 		enc = zapcore.NewConsoleEncoder(encCfg)
 	}
 	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), level))
+}
+
+// isTerminal reports whether w is a terminal (a character device), where a
+// person reads the log; anything else gets JSON lines without colour codes.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -22,10 +21,11 @@ import (
 	"github.com/callpop/callpop/webhook"
 )
 
-// pbxClientFlags adds the PBX API settings to fs, over the environment.
-func pbxClientFlags(fs *flag.FlagSet, getenv func(string) string) (u, tok *string) {
-	u = fs.String("pbx-url", getenv("CALLPOP_PBX_URL"), "the PBX API URL, …/sys/crm_api.wcgp (env CALLPOP_PBX_URL)")
-	tok = fs.String("pbx-token", getenv("CALLPOP_PBX_TOKEN"), "the PBX API token (env CALLPOP_PBX_TOKEN)")
+// pbxClientFlags adds the PBX API settings to fs.
+func pbxClientFlags(fs *flagSet) (u, tok *string) {
+	u, tok = new(string), new(string)
+	fs.String(u, "pbx-url", "CALLPOP_PBX_URL", "", "the PBX API URL, …/sys/crm_api.wcgp (required)")
+	fs.String(tok, "pbx-token", "CALLPOP_PBX_TOKEN", "", "the PBX API token (required)")
 	return u, tok
 }
 
@@ -33,9 +33,14 @@ func newPBXClient(u, tok string) (*pbx.Client, error) {
 	if u == "" {
 		return nil, errors.New("--pbx-url (CALLPOP_PBX_URL) is required")
 	}
+	// Checked here so that no error repeats the URL, which may hold a
+	// credential.
+	if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+		return nil, errors.New("--pbx-url (CALLPOP_PBX_URL): not an http(s) URL with a host (the value is not shown: it may hold a credential)")
+	}
 	c, err := pbx.New(pbx.Config{URL: u, Token: tok})
 	if err != nil {
-		return nil, fmt.Errorf("--pbx-url, --pbx-token: %w", err)
+		return nil, fmt.Errorf("--pbx-url, --pbx-token (CALLPOP_PBX_URL, CALLPOP_PBX_TOKEN): %w", err)
 	}
 	return c, nil
 }
@@ -43,9 +48,9 @@ func newPBXClient(u, tok string) (*pbx.Client, error) {
 // runAccounts lists the PBX's employees and departments, to map CRM users to
 // PBX logins (the `user` of webhooks and the `sub` of widget tokens).
 func runAccounts(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("accounts", flag.ContinueOnError)
-	u, tok := pbxClientFlags(fs, getenv)
-	if err := fs.Parse(args); err != nil {
+	fs := newFlagSet("accounts")
+	u, tok := pbxClientFlags(fs)
+	if err := fs.parse(args, getenv, stdout); err != nil {
 		return err
 	}
 	c, err := newPBXClient(*u, *tok)
@@ -80,29 +85,30 @@ func runHistory(ctx context.Context, args []string, getenv func(string) string, 
 	if len(args) == 0 || args[0] != "import" {
 		return errors.New("usage: callpop history import [--period today] [--start …] [--end …] [--type all|in|out|missed]")
 	}
-	fs := flag.NewFlagSet("history import", flag.ContinueOnError)
-	u, tok := pbxClientFlags(fs, getenv)
-	period := fs.String("period", "today", "today, yesterday, this_week, last_week, this_month, last_month; empty to use --start/--end")
-	start := fs.String("start", "", "start, YYYYmmddTHHMMSSZ (with --period '')")
-	end := fs.String("end", "", "end, YYYYmmddTHHMMSSZ (with --period '')")
-	typ := fs.String("type", "all", "all, in, out, missed")
-	node := fs.String("node", "http://127.0.0.1"+portOf(getenv("CALLPOP_ADDR")), "the callpop node to post the records to")
-	crmToken := fs.String("crm-token", getenv("CALLPOP_CRM_TOKEN"), "the node's crm_token (env CALLPOP_CRM_TOKEN)")
-	if err := fs.Parse(args[1:]); err != nil {
+	var period, start, end, typ, node, crmToken string
+	fs := newFlagSet("history import")
+	u, tok := pbxClientFlags(fs)
+	fs.String(&period, "period", "", "today", "today, yesterday, this_week, last_week, this_month, last_month; empty to use --start/--end")
+	fs.String(&start, "start", "", "", "start, YYYYmmddTHHMMSSZ (with --period '')")
+	fs.String(&end, "end", "", "", "end, YYYYmmddTHHMMSSZ (with --period '')")
+	fs.String(&typ, "type", "", "all", "all, in, out, missed")
+	fs.String(&node, "node", "", "http://127.0.0.1"+portOf(getenv("CALLPOP_ADDR")), "the callpop node to post the records to")
+	fs.String(&crmToken, "crm-token", "CALLPOP_CRM_TOKEN", "", "the node's crm_token (required)")
+	if err := fs.parse(args[1:], getenv, stdout); err != nil {
 		return err
 	}
-	if *crmToken == "" {
+	if crmToken == "" {
 		return errors.New("--crm-token (CALLPOP_CRM_TOKEN) is required")
 	}
 	c, err := newPBXClient(*u, *tok)
 	if err != nil {
 		return err
 	}
-	q := pbx.HistoryQuery{Period: *period, Type: *typ}
+	q := pbx.HistoryQuery{Period: period, Type: typ}
 	for _, t := range []struct {
 		s   string
 		dst *time.Time
-	}{{*start, &q.Start}, {*end, &q.End}} {
+	}{{start, &q.Start}, {end, &q.End}} {
 		if t.s == "" {
 			continue
 		}
@@ -118,10 +124,10 @@ func runHistory(ctx context.Context, args []string, getenv func(string) string, 
 	imported, failed := 0, 0
 	for _, r := range recs {
 		form := historyForm(r)
-		form.Set("crm_token", *crmToken)
-		resp, err := hc.PostForm(strings.TrimRight(*node, "/")+"/webhook", form)
+		form.Set("crm_token", crmToken)
+		resp, err := hc.PostForm(strings.TrimRight(node, "/")+"/webhook", form)
 		if err != nil {
-			return fmt.Errorf("post to %s: %w", *node, err)
+			return fmt.Errorf("post to --node: %w", err)
 		}
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
@@ -174,24 +180,26 @@ func portOf(addr string) string {
 
 // runPBXSim runs the simulated PBX alone, for people developing their CRM
 // side: it serves the PBX API and, with --play, plays demo calls to --crm-url.
-func runPBXSim(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("pbxsim", flag.ContinueOnError)
-	addr := fs.String("addr", ":8090", "listen address of the PBX API (served at /sys/crm_api.wcgp)")
-	token := fs.String("token", getenv("CALLPOP_PBX_TOKEN"), "the PBX API token CRM requests must carry (env CALLPOP_PBX_TOKEN)")
-	crmURL := fs.String("crm-url", "http://127.0.0.1:8080/webhook", "the CRM URL the PBX posts webhooks to")
-	crmToken := fs.String("crm-token", getenv("CALLPOP_CRM_TOKEN"), "the crm_token sent with webhooks (env CALLPOP_CRM_TOKEN)")
-	play := fs.Bool("play", false, "play demo calls to --crm-url until stopped")
-	if err := fs.Parse(args); err != nil {
+func runPBXSim(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var addr, token, crmURL, crmToken string
+	var play bool
+	fs := newFlagSet("pbxsim")
+	fs.String(&addr, "addr", "", ":8090", "listen address of the PBX API (served at /sys/crm_api.wcgp)")
+	fs.String(&token, "token", "CALLPOP_PBX_TOKEN", "", "the PBX API token CRM requests must carry (required)")
+	fs.String(&crmURL, "crm-url", "", "http://127.0.0.1:8080/webhook", "the CRM URL the PBX posts webhooks to")
+	fs.String(&crmToken, "crm-token", "CALLPOP_CRM_TOKEN", "", "the crm_token sent with webhooks (required)")
+	fs.Bool(&play, "play", "play demo calls to --crm-url until stopped")
+	if err := fs.parse(args, getenv, stdout); err != nil {
 		return err
 	}
-	if *token == "" || *crmToken == "" {
+	if token == "" || crmToken == "" {
 		return errors.New("--token (CALLPOP_PBX_TOKEN) and --crm-token (CALLPOP_CRM_TOKEN) are required")
 	}
-	log := newLogger(zapcore.InfoLevel, stderr, true)
-	p := sim.New(sim.Config{Token: *token, CRMURL: *crmURL, CRMToken: *crmToken,
+	log := newLogger(zapcore.InfoLevel, stderr, isTerminal(stderr))
+	p := sim.New(sim.Config{Token: token, CRMURL: crmURL, CRMToken: crmToken,
 		Accounts: demoManagers, Groups: demoGroups, Phones: demoPhones()}, log)
 	defer p.Close()
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("--addr: %w", err)
 	}
@@ -200,7 +208,7 @@ func runPBXSim(ctx context.Context, args []string, getenv func(string) string, s
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	log.Info("simulated PBX listening", zap.String("api", "http://"+loopbackAddr(ln.Addr())+"/sys/crm_api.wcgp"))
-	if *play {
+	if play {
 		go func() { _ = p.Demo(ctx) }()
 	}
 	<-ctx.Done()
