@@ -105,14 +105,15 @@ func newServer(cfg *config, log *zap.Logger, opt serverOptions) (*server, error)
 		s.close()
 		return nil, err
 	}
-	s.hub = hub.New(hub.Config{CheckOrigin: cfg.origins.AllowRequest, MaxSessionsPerUser: cfg.maxSessions},
+	origins := cfg.origins.WithTrustedProxies(cfg.trusted)
+	s.hub = hub.New(hub.Config{CheckOrigin: origins.AllowRequest, MaxSessionsPerUser: cfg.maxSessions},
 		s.broker, log, s.registry)
 	pbxClient, err := pbx.New(pbx.Config{URL: cfg.PBXURL, Token: cfg.PBXToken, Logger: log.Named("pbx")})
 	if err != nil {
 		s.close()
 		return nil, fmt.Errorf("--pbx-url, --pbx-token (CALLPOP_PBX_URL, CALLPOP_PBX_TOKEN): %w", err)
 	}
-	s.api = api.New(api.Config{AllowOrigin: func(o string) bool { return cfg.origins.Allow(o, "") }},
+	s.api = api.New(api.Config{AllowOrigin: origins.Allow, TrustedProxies: cfg.trusted},
 		pbxClient, s.broker, s.broker, log)
 	s.handler = s.routes(wh, opt.routes)
 	return s, nil
@@ -143,16 +144,13 @@ func (s *server) routes(wh http.Handler, extra func(*server, *httprouter.Router)
 	r.Handler(http.MethodPost, "/webhook", wh)
 	r.Handler(http.MethodPost, "/", wh)
 	r.Handler(http.MethodGet, "/ws", ws)
-	r.Handler(http.MethodGet, "/widget.js", widget.Handler(func(origin string) bool {
-		return s.cfg.origins.Allow(origin, "")
-	}))
+	// Cross-origin reads only: a same-origin page needs no CORS header.
+	r.Handler(http.MethodGet, "/widget.js", widget.Handler(s.cfg.origins.Allow))
 	apiHandler := s.api.Handler(s.jwt.RequireUser)
 	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodOptions} {
 		r.Handler(m, "/api/*path", apiHandler)
 	}
-	r.Handler(http.MethodGet, "/widget-panel.js", widget.PanelHandler(func(origin string) bool {
-		return s.cfg.origins.Allow(origin, "")
-	}))
+	r.Handler(http.MethodGet, "/widget-panel.js", widget.PanelHandler(s.cfg.origins.Allow))
 	r.HandlerFunc(http.MethodGet, "/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		jsonhttp.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -57,16 +57,8 @@ func contains(ps []netip.Prefix, a netip.Addr) bool {
 // peer is a trusted proxy, the right-most X-Forwarded-For entry that is not
 // itself a trusted proxy (entries further left are the client's own claims).
 func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	peer, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Addr{}
-	}
-	peer = peer.Unmap()
-	if !contains(trusted, peer) {
+	peer := peerAddr(r)
+	if !peer.IsValid() || !contains(trusted, peer) {
 		return peer
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
@@ -80,6 +72,26 @@ func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
 		}
 	}
 	return peer
+}
+
+// FromTrustedProxy reports whether r's immediate peer is one of the trusted
+// proxies, whose X-Forwarded-* headers may be believed.
+func FromTrustedProxy(r *http.Request, trusted []netip.Prefix) bool {
+	peer := peerAddr(r)
+	return peer.IsValid() && contains(trusted, peer)
+}
+
+// peerAddr is the address r's connection comes from; invalid when unknown.
+func peerAddr(r *http.Request) netip.Addr {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return peer.Unmap()
 }
 
 // Limiter is a token bucket per key (a client address, a user), forgetting
