@@ -25,6 +25,13 @@ import (
 // answer while the call rings; public integrations answer within ~1.2 s.
 const DefaultContactBudget = time.Second
 
+// DefaultLoginFailures is how many webhooks with a wrong crm_token one source
+// address may send a minute, all at once at most: a PBX with the right key
+// never fails, a brute force is cut to a crawl. cmd/callpop answers an
+// address past it 429 until the budget refills (guard.Failures, charged
+// through Config.OnInvalidToken).
+const DefaultLoginFailures = 10
+
 // Config configures a Handler.
 type Config struct {
 	// CRMToken is the crm_token the PBX sends. Required.
@@ -41,6 +48,9 @@ type Config struct {
 	// answered 200 only after Enqueue (EnqueueRating) returned nil. Nil:
 	// records are not forwarded.
 	Forward Forwarder
+	// OnInvalidToken, when set, is called for every webhook answered 401,
+	// e.g. to charge its sender's failure budget (guard.Failures).
+	OnInvalidToken func(r *http.Request)
 }
 
 // Forwarder receives call records for the CRM (forward.Forwarder).
@@ -100,8 +110,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if headerToken == "" {
 		headerToken = auth.BearerToken(r)
 	}
-	if headerToken != "" && !auth.TokenEqual(h.cfg.CRMToken, headerToken) {
+	badToken := func() {
+		if h.cfg.OnInvalidToken != nil {
+			h.cfg.OnInvalidToken(r)
+		}
 		fail(jsonhttp.ErrInvalidToken)
+	}
+	if headerToken != "" && !auth.TokenEqual(h.cfg.CRMToken, headerToken) {
+		badToken()
 		return
 	}
 	form, err := ParseBody(r.Header.Get("Content-Type"), http.MaxBytesReader(w, r.Body, h.cfg.MaxBody), h.cfg.MaxBody)
@@ -115,7 +131,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if headerToken == "" && !auth.TokenEqual(h.cfg.CRMToken, form["crm_token"]) {
-		fail(jsonhttp.ErrInvalidToken)
+		badToken()
 		return
 	}
 

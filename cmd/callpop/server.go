@@ -52,6 +52,9 @@ type server struct {
 	handler  http.Handler
 	draining atomic.Bool
 	fresh    *freshConns // connections without a request yet, closed by a drain
+
+	// loginFailures is the webhook's failed-login budget per source address.
+	loginFailures *guard.Failures
 }
 
 // serverOptions are what a mode or a test adds to what cfg says.
@@ -92,7 +95,9 @@ func newServer(cfg *config, log *zap.Logger, opt serverOptions) (*server, error)
 		s.close()
 		return nil, err
 	}
-	whCfg := webhook.Config{CRMToken: cfg.CRMToken, ContactBudget: cfg.ContactBudget}
+	s.loginFailures = guard.NewFailures(webhook.DefaultLoginFailures/60.0, webhook.DefaultLoginFailures, 0)
+	whCfg := webhook.Config{CRMToken: cfg.CRMToken, ContactBudget: cfg.ContactBudget,
+		OnInvalidToken: func(r *http.Request) { s.loginFailures.Fail(guard.ClientIP(r, cfg.trusted)) }}
 	if cfg.HistoryForwardURL != "" {
 		if err := s.forwarder(cfg); err != nil {
 			s.close()
@@ -130,14 +135,15 @@ func (s *server) routes(wh http.Handler, extra func(*server, *httprouter.Router)
 		jsonhttp.Fail(w, jsonhttp.ErrNotFound)
 	})
 	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "callpop_requests_refused_total", Help: "Requests refused by the guards, by endpoint and reason (network, rate).",
+		Name: "callpop_requests_refused_total", Help: "Requests refused by the guards, by endpoint and reason (network, rate, auth).",
 	}, []string{"endpoint", "reason"})
 	s.registry.MustRegister(refused)
 	onRefuse := func(endpoint string) func(string) {
 		return func(reason string) { refused.WithLabelValues(endpoint, reason).Inc() }
 	}
 	wh = guard.Wrap(guard.Config{Trusted: s.cfg.trusted, Allow: s.cfg.webhookAllow,
-		Limit: guard.NewPerIP(s.cfg.webhookRate, int(2*s.cfg.webhookRate)), OnRefuse: onRefuse("webhook")}, wh)
+		Limit: guard.NewPerIP(s.cfg.webhookRate, int(2*s.cfg.webhookRate)), Failures: s.loginFailures,
+		OnRefuse: onRefuse("webhook")}, wh)
 	ws := guard.Wrap(guard.Config{Trusted: s.cfg.trusted,
 		Limit: guard.NewPerIP(s.cfg.connectRate, int(2*s.cfg.connectRate)), OnRefuse: onRefuse("ws")}, s.jwt.RequireUser(s.hub))
 	// The PBX's single entry point, also at / for cabinets that take a host only.
