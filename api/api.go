@@ -10,6 +10,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -58,7 +59,10 @@ type Config struct {
 	// AllowOrigin reports whether a page at origin may call the API from
 	// another origin (CORS); nil allows none.
 	AllowOrigin func(origin string) bool
-	PBXTimeout  time.Duration
+	// TrustedProxies are the proxies whose X-Forwarded-Proto is believed
+	// when deciding a request's own origin (auth.SameOrigin).
+	TrustedProxies []netip.Prefix
+	PBXTimeout     time.Duration
 	// Tickets issues socket tickets at POST /api/ws-ticket; nil serves none.
 	Tickets Tickets
 	// TicketRate and TicketBurst limit each user's tickets, apart from Rate.
@@ -121,7 +125,7 @@ func New(cfg Config, p PBX, calls event.CallLog, pub event.Publisher, log *zap.L
 func (a *API) Handler(requireUser func(http.Handler) http.Handler) http.Handler {
 	authed := requireUser(http.HandlerFunc(a.serveAuthed))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if origin := r.Header.Get("Origin"); origin != "" && !sameOrigin(origin, r.Host) {
+		if origin := r.Header.Get("Origin"); origin != "" && !auth.SameOrigin(r, a.cfg.TrustedProxies) {
 			w.Header().Add("Vary", "Origin")
 			if a.cfg.AllowOrigin == nil || !a.cfg.AllowOrigin(origin) {
 				jsonhttp.Fail(w, jsonhttp.ErrForbidden)
@@ -138,11 +142,6 @@ func (a *API) Handler(requireUser func(http.Handler) http.Handler) http.Handler 
 		}
 		authed.ServeHTTP(w, r)
 	})
-}
-
-func sameOrigin(origin, host string) bool {
-	_, rest, ok := strings.Cut(origin, "://")
-	return ok && strings.EqualFold(rest, host)
 }
 
 func (a *API) serveAuthed(w http.ResponseWriter, r *http.Request) {

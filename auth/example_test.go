@@ -2,6 +2,8 @@ package auth_test
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"time"
 
 	"github.com/callpop/callpop/auth"
@@ -26,13 +28,21 @@ func ExampleParseOrigins() {
 		fmt.Println(err)
 		return
 	}
-	const host = "callpop.example.net"
-	for _, origin := range []string{"https://crm.example.com", "https://shop.example.org", "https://evil.com", "https://callpop.example.net"} {
-		fmt.Println(origin, o.Allow(origin, host))
+	for _, origin := range []string{"https://crm.example.com", "https://shop.example.org", "https://evil.com", "http://crm.example.com"} {
+		fmt.Println(origin, o.Allow(origin))
+	}
+	// A page of callpop's own origin needs no entry: the scheme it was
+	// reached by and its Host (auth.SameOrigin).
+	r := httptest.NewRequest(http.MethodGet, "https://callpop.example.net/ws", nil)
+	for _, origin := range []string{"https://callpop.example.net", "http://callpop.example.net"} {
+		r.Header.Set("Origin", origin)
+		fmt.Println(origin, o.AllowRequest(r))
 	}
 	// Output:
 	// https://crm.example.com true
 	// https://shop.example.org true
 	// https://evil.com false
+	// http://crm.example.com false
 	// https://callpop.example.net true
+	// http://callpop.example.net false
 }

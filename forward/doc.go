@@ -17,7 +17,10 @@
 // # Delivery
 //
 // Each POST carries the header Idempotency-Key: <callid>:<user key> (Key),
-// also in the body as "key". A record may arrive more than once — a node
+// also in the body as "key". A rating (cmd=rating) that arrives after its
+// record was enqueued sends the record again, rating included, under
+// <callid>:<user key>:rating:<rating> (RatingKey, Forwarder.EnqueueRating);
+// a rating that arrives first is already in the record. A record may arrive more than once — a node
 // that stops between the CRM's 2xx and the queue's acknowledgement sends it
 // again — so the CRM must treat a repeated key as the same record. The same
 // key enqueued again within DefaultDedupeWindow (24 h) is not queued again:

@@ -140,7 +140,21 @@ func (f *Forwarder) Enqueue(ctx context.Context, rec event.Record) error {
 	if rec.CallID == "" {
 		return fmt.Errorf("%w: no callid", ErrInvalidRecord)
 	}
+	return f.enqueue(ctx, NewItem(rec))
+}
+
+// EnqueueRating stores rec again, under RatingKey, as Enqueue does: its
+// rating arrived after the record was enqueued without it.
+func (f *Forwarder) EnqueueRating(ctx context.Context, rec event.Record) error {
+	if rec.CallID == "" || rec.Rating == "" {
+		return fmt.Errorf("%w: no callid or rating", ErrInvalidRecord)
+	}
 	it := NewItem(rec)
+	it.Key = RatingKey(rec)
+	return f.enqueue(ctx, it)
+}
+
+func (f *Forwarder) enqueue(ctx context.Context, it Item) error {
 	data, err := marshal(it)
 	if err != nil {
 		return fmt.Errorf("forward: %w", err)

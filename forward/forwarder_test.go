@@ -338,6 +338,9 @@ func TestEnqueueRefusesARecordWithoutCallID(t *testing.T) {
 	if err := f.Enqueue(context.Background(), record("")); !errors.Is(err, forward.ErrInvalidRecord) {
 		t.Errorf("Enqueue = %v, want ErrInvalidRecord", err)
 	}
+	if err := f.EnqueueRating(context.Background(), record("c1")); !errors.Is(err, forward.ErrInvalidRecord) {
+		t.Errorf("EnqueueRating without a rating = %v, want ErrInvalidRecord", err)
+	}
 }
 
 func TestNewValidatesItsConfig(t *testing.T) {

@@ -23,8 +23,9 @@ const (
 // Item is the JSON body POSTed to the CRM for one call record. Its field
 // names are part of the contract with the CRM (docs/forwarding.md).
 type Item struct {
-	// Key identifies the record for deduplication: Key(record), the same as
-	// the Idempotency-Key header.
+	// Key identifies the record for deduplication: Key(record), or
+	// RatingKey(record) for a record sent again with a late rating; the same
+	// as the Idempotency-Key header.
 	Key           string         `json:"key"`
 	CallID        string         `json:"callid"`
 	User          string         `json:"user"`
@@ -75,6 +76,11 @@ func NewItem(rec event.Record) Item {
 // its user's key (event.UserKey), joined by ":". The same call recorded for
 // two users makes two items; "Andy@acme" and "andy" make one.
 func Key(rec event.Record) string { return rec.CallID + ":" + event.UserKey(rec.User) }
+
+// RatingKey is the key of a record sent again because its rating (cmd=rating)
+// arrived after it: Key(rec), ":rating:" and the rating. Each rating value is
+// its own record for the CRM; the same one again is a repeat.
+func RatingKey(rec event.Record) string { return Key(rec) + ":rating:" + rec.Rating }
 
 // Flags returns the flags that apply to rec (Item.Flags).
 func Flags(rec event.Record) []string {

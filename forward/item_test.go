@@ -82,6 +82,11 @@ func TestItemCarriesTheWholeRecordWithAKeyPerCallAndUser(t *testing.T) {
 			t.Errorf("Key(user %q) = %q, want %q", tc.user, got, tc.want)
 		}
 	}
+	r := record("c1")
+	r.User, r.Rating = "Andy@acme", "4"
+	if got := forward.RatingKey(r); got != "c1:andy:rating:4" {
+		t.Errorf("RatingKey = %q, want c1:andy:rating:4", got)
+	}
 }
 
 func TestItemOmitsAnUnknownContact(t *testing.T) {

@@ -49,7 +49,7 @@ type Config struct {
 	MaxSessionsPerUser int
 	ReadLimit          int64
 	// CheckOrigin reports whether the upgrade request's page may connect;
-	// nil allows only requests whose Origin host equals their Host.
+	// nil allows only requests from their own origin (auth.SameOrigin).
 	CheckOrigin func(r *http.Request) bool
 }
 

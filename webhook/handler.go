@@ -25,6 +25,13 @@ import (
 // answer while the call rings; public integrations answer within ~1.2 s.
 const DefaultContactBudget = time.Second
 
+// DefaultLoginFailures is how many webhooks with a wrong crm_token one source
+// address may send a minute, all at once at most: a PBX with the right key
+// never fails, a brute force is cut to a crawl. cmd/callpop answers an
+// address past it 429 until the budget refills (guard.Failures, charged
+// through Config.OnInvalidToken).
+const DefaultLoginFailures = 10
+
 // Config configures a Handler.
 type Config struct {
 	// CRMToken is the crm_token the PBX sends. Required.
@@ -36,15 +43,22 @@ type Config struct {
 	MaxBody int64
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
-	// Forward, when set, gets every applied call record for the CRM; the
-	// PBX is answered 200 only after Enqueue returned nil. Nil: records are
-	// not forwarded.
+	// Forward, when set, gets every applied call record for the CRM, and
+	// the record again when its rating arrives after it; the PBX is
+	// answered 200 only after Enqueue (EnqueueRating) returned nil. Nil:
+	// records are not forwarded.
 	Forward Forwarder
+	// OnInvalidToken, when set, is called for every webhook answered 401,
+	// e.g. to charge its sender's failure budget (guard.Failures).
+	OnInvalidToken func(r *http.Request)
 }
 
 // Forwarder receives call records for the CRM (forward.Forwarder).
 type Forwarder interface {
 	Enqueue(ctx context.Context, rec event.Record) error
+	// EnqueueRating enqueues a record already enqueued without its rating
+	// again, under a key of its own.
+	EnqueueRating(ctx context.Context, rec event.Record) error
 }
 
 // Handler serves POST /webhook.
@@ -96,8 +110,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if headerToken == "" {
 		headerToken = auth.BearerToken(r)
 	}
-	if headerToken != "" && !auth.TokenEqual(h.cfg.CRMToken, headerToken) {
+	badToken := func() {
+		if h.cfg.OnInvalidToken != nil {
+			h.cfg.OnInvalidToken(r)
+		}
 		fail(jsonhttp.ErrInvalidToken)
+	}
+	if headerToken != "" && !auth.TokenEqual(h.cfg.CRMToken, headerToken) {
+		badToken()
 		return
 	}
 	form, err := ParseBody(r.Header.Get("Content-Type"), http.MaxBytesReader(w, r.Body, h.cfg.MaxBody), h.cfg.MaxBody)
@@ -111,7 +131,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if headerToken == "" && !auth.TokenEqual(h.cfg.CRMToken, form["crm_token"]) {
-		fail(jsonhttp.ErrInvalidToken)
+		badToken()
 		return
 	}
 
@@ -210,9 +230,28 @@ func (h *Handler) rating(ctx context.Context, log *zap.Logger, f Form) error {
 		log.Info("rating without callid or value; acknowledged")
 		return nil
 	}
-	return h.pub.Update(ctx, rt.CallID, func(cr *event.CallRecord) []event.Out {
-		return cr.ApplyRating(rt.Value)
+	var late *event.Record
+	err := h.pub.Update(ctx, rt.CallID, func(cr *event.CallRecord) []event.Out {
+		late = nil // the committed run's decides
+		// The record was forwarded before this rating unless the rating came
+		// first (cr.Rating, attached by ApplyHistory). A repeat is enqueued
+		// again, so one after a failed Enqueue still reaches the CRM, and is
+		// dropped by the queue's own de-duplication.
+		forward := cr.Record != nil && (cr.Record.Rating != rt.Value || cr.Rating != rt.Value)
+		outs := cr.ApplyRating(rt.Value)
+		if forward {
+			rec := *cr.Record
+			late = &rec
+		}
+		return outs
 	})
+	if err != nil || late == nil || h.cfg.Forward == nil {
+		return err
+	}
+	if err := h.cfg.Forward.EnqueueRating(ctx, *late); err != nil {
+		return fmt.Errorf("webhook: forward rating %s: %w", rt.CallID, err)
+	}
+	return nil
 }
 
 // contactAnswer is the PBX's expected answer (PBX_API.md 4.3).

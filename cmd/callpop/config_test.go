@@ -54,7 +54,7 @@ func TestConfigFlagOverridesEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Addr != ":9100" || cfg.ContactBudget != 300*time.Millisecond || !cfg.origins.Allow("https://crm.example.com", "x") {
+	if cfg.Addr != ":9100" || cfg.ContactBudget != 300*time.Millisecond || !cfg.origins.Allow("https://crm.example.com") {
 		t.Fatalf("config %+v", cfg)
 	}
 	cfg, _ = parseConfig("serve", nil, envOf(map[string]string{"CALLPOP_CRM_TOKEN": testCRMToken, "CALLPOP_JWT_SECRET": testSecret}), true)

@@ -18,6 +18,7 @@ type crmSink struct {
 	mu   sync.Mutex
 	got  map[string]int // callid → deliveries
 	seen []map[string]any
+	keys []string // Idempotency-Key of each of seen
 }
 
 func newCRMSink(t *testing.T) (*crmSink, string) {
@@ -35,6 +36,7 @@ func newCRMSink(t *testing.T) (*crmSink, string) {
 		c.mu.Lock()
 		c.got[fmt.Sprint(item["callid"])]++
 		c.seen = append(c.seen, item)
+		c.keys = append(c.keys, r.Header.Get("Idempotency-Key"))
 		c.mu.Unlock()
 	}))
 	t.Cleanup(srv.Close)
@@ -125,4 +127,47 @@ func TestHistoryForwardingAcrossNodesOnRedis(t *testing.T) {
 	a.history("andy", "r-1", "Success")
 	b.history("mike", "r-2", "Missed")
 	crm.waitFor(t, "r-1", "r-2")
+}
+
+func (n *node) rating(callid, value string) {
+	n.t.Helper()
+	if st, body := n.post("cmd", "rating", "callid", callid, "rating", value, "user", "andy"); st != http.StatusOK {
+		n.t.Fatalf("rating %s: %d %v", callid, st, body)
+	}
+}
+
+// TestLateRatingIsForwardedUnderItsOwnKey: a rating that arrives after the
+// call's record sends the record again, with the rating, under
+// <callid>:<user>:rating:<rating>, once however often the PBX repeats it; a
+// rating that arrives first is in the record itself.
+func TestLateRatingIsForwardedUnderItsOwnKey(t *testing.T) {
+	t.Parallel()
+	crm, url := newCRMSink(t)
+	n := startNode(t, testConfig(t, "--history-forward-url", url, "--data-dir", t.TempDir()), nil)
+	n.history("andy", "late", "Success")
+	crm.waitFor(t, "late")
+	n.rating("late", "5")
+	n.rating("late", "5") // the PBX repeats itself
+	n.rating("early", "3")
+	n.history("andy", "early", "Success")
+	n.history("andy", "last", "Success")
+	crm.waitFor(t, "last") // records go out in order: everything before it is there
+
+	crm.mu.Lock()
+	defer crm.mu.Unlock()
+	type sent struct{ header, key, callid, rating string }
+	var got []sent
+	for i, item := range crm.seen {
+		r, _ := item["rating"].(string)
+		got = append(got, sent{crm.keys[i], fmt.Sprint(item["key"]), fmt.Sprint(item["callid"]), r})
+	}
+	want := []sent{
+		{"late:andy", "late:andy", "late", ""},
+		{"late:andy:rating:5", "late:andy:rating:5", "late", "5"},
+		{"early:andy", "early:andy", "early", "3"},
+		{"last:andy", "last:andy", "last", ""},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("the CRM got\n%v\nwant\n%v", got, want)
+	}
 }

@@ -55,6 +55,9 @@ type server struct {
 	handler      http.Handler
 	draining     atomic.Bool
 	fresh        *freshConns // connections without a request yet, closed by a drain
+
+	// loginFailures is the webhook's failed-login budget per source address.
+	loginFailures *guard.Failures
 }
 
 // serverOptions are what a mode or a test adds to what cfg says.
@@ -95,7 +98,9 @@ func newServer(cfg *config, log *zap.Logger, opt serverOptions) (*server, error)
 		s.close()
 		return nil, err
 	}
-	whCfg := webhook.Config{CRMToken: cfg.CRMToken, ContactBudget: cfg.ContactBudget}
+	s.loginFailures = guard.NewFailures(webhook.DefaultLoginFailures/60.0, webhook.DefaultLoginFailures, 0)
+	whCfg := webhook.Config{CRMToken: cfg.CRMToken, ContactBudget: cfg.ContactBudget,
+		OnInvalidToken: func(r *http.Request) { s.loginFailures.Fail(guard.ClientIP(r, cfg.trusted)) }}
 	if cfg.HistoryForwardURL != "" {
 		if err := s.forwarder(cfg); err != nil {
 			s.close()
@@ -108,7 +113,8 @@ func newServer(cfg *config, log *zap.Logger, opt serverOptions) (*server, error)
 		s.close()
 		return nil, err
 	}
-	s.hub = hub.New(hub.Config{CheckOrigin: cfg.origins.AllowRequest, MaxSessionsPerUser: cfg.maxSessions},
+	origins := cfg.origins.WithTrustedProxies(cfg.trusted)
+	s.hub = hub.New(hub.Config{CheckOrigin: origins.AllowRequest, MaxSessionsPerUser: cfg.maxSessions},
 		s.broker, log, s.registry)
 	pbxClient, err := pbx.New(pbx.Config{URL: cfg.PBXURL, Token: cfg.PBXToken, Logger: log.Named("pbx")})
 	if err != nil {
@@ -116,7 +122,7 @@ func newServer(cfg *config, log *zap.Logger, opt serverOptions) (*server, error)
 		return nil, fmt.Errorf("--pbx-url, --pbx-token (CALLPOP_PBX_URL, CALLPOP_PBX_TOKEN): %w", err)
 	}
 	s.tickets = auth.NewTickets(s.broker, 0)
-	s.api = api.New(api.Config{AllowOrigin: func(o string) bool { return cfg.origins.Allow(o, "") }, Tickets: s.tickets},
+	s.api = api.New(api.Config{AllowOrigin: origins.Allow, TrustedProxies: cfg.trusted, Tickets: s.tickets},
 		pbxClient, s.broker, s.broker, log)
 	s.handler = s.routes(wh, opt.routes)
 	return s, nil
@@ -133,14 +139,15 @@ func (s *server) routes(wh http.Handler, extra func(*server, *httprouter.Router)
 		jsonhttp.Fail(w, jsonhttp.ErrNotFound)
 	})
 	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "callpop_requests_refused_total", Help: "Requests refused by the guards, by endpoint and reason (network, rate).",
+		Name: "callpop_requests_refused_total", Help: "Requests refused by the guards, by endpoint and reason (network, rate, auth).",
 	}, []string{"endpoint", "reason"})
 	s.registry.MustRegister(refused)
 	onRefuse := func(endpoint string) func(string) {
 		return func(reason string) { refused.WithLabelValues(endpoint, reason).Inc() }
 	}
 	wh = guard.Wrap(guard.Config{Trusted: s.cfg.trusted, Allow: s.cfg.webhookAllow,
-		Limit: guard.NewPerIP(s.cfg.webhookRate, int(2*s.cfg.webhookRate)), OnRefuse: onRefuse("webhook")}, wh)
+		Limit: guard.NewPerIP(s.cfg.webhookRate, int(2*s.cfg.webhookRate)), Failures: s.loginFailures,
+		OnRefuse: onRefuse("webhook")}, wh)
 	// Widgets before socket tickets sent their token in /ws?token=; they are
 	// served for one more release and counted, so operators know when the
 	// last cached old widget.js is gone.
@@ -156,16 +163,13 @@ func (s *server) routes(wh http.Handler, extra func(*server, *httprouter.Router)
 	r.Handler(http.MethodPost, "/webhook", wh)
 	r.Handler(http.MethodPost, "/", wh)
 	r.Handler(http.MethodGet, "/ws", ws)
-	r.Handler(http.MethodGet, "/widget.js", widget.Handler(func(origin string) bool {
-		return s.cfg.origins.Allow(origin, "")
-	}))
+	// Cross-origin reads only: a same-origin page needs no CORS header.
+	r.Handler(http.MethodGet, "/widget.js", widget.Handler(s.cfg.origins.Allow))
 	apiHandler := s.api.Handler(s.jwt.RequireUser)
 	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodOptions} {
 		r.Handler(m, "/api/*path", apiHandler)
 	}
-	r.Handler(http.MethodGet, "/widget-panel.js", widget.PanelHandler(func(origin string) bool {
-		return s.cfg.origins.Allow(origin, "")
-	}))
+	r.Handler(http.MethodGet, "/widget-panel.js", widget.PanelHandler(s.cfg.origins.Allow))
 	r.HandlerFunc(http.MethodGet, "/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		jsonhttp.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
