@@ -86,13 +86,22 @@ func (j *JWT) Verify(token string) (Identity, error) {
 // Authorization header; it answers 401 JSON otherwise. A token in the URL is
 // not looked at: URLs end up in access logs (sockets use tickets, see
 // RequireSocketUser).
-func (j *JWT) RequireUser(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, err := j.Verify(BearerToken(r))
-		if err != nil {
-			jsonhttp.Fail(w, jsonhttp.ErrInvalidToken)
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), id)))
-	})
+func (j *JWT) RequireUser(next http.Handler) http.Handler { return j.RequireUserOr(nil)(next) }
+
+// RequireUserOr is RequireUser that tells refused, when not nil, of every
+// request it refuses.
+func (j *JWT) RequireUserOr(refused func(r *http.Request, reason string)) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			id, err := j.Verify(BearerToken(r))
+			if err != nil {
+				if refused != nil {
+					refused(r, "token")
+				}
+				jsonhttp.Fail(w, jsonhttp.ErrInvalidToken)
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), id)))
+		})
+	}
 }

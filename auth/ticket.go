@@ -103,25 +103,37 @@ func storeID(ticket string) string {
 	return base64.RawURLEncoding.EncodeToString(h[:])
 }
 
+// SocketOptions are RequireSocketUser's optional hooks.
+type SocketOptions struct {
+	// Legacy, when set, also accepts the token in the "token" query
+	// parameter, as widgets before tickets sent it, and is called for each
+	// such request so operators see when none are left.
+	Legacy func()
+	// Refused, when set, is told of every refused request and why: "ticket"
+	// (unknown, used, expired) or "token" (missing, bad, expired).
+	Refused func(r *http.Request, reason string)
+}
+
 // RequireSocketUser authenticates a WebSocket upgrade, which a browser cannot
 // give an Authorization header: by a single-use ticket in the "ticket" query
 // parameter (the widget's way), or by a token in the Authorization header
-// (clients that can set one). legacy, when not nil, also accepts the token in
-// the "token" query parameter, as widgets before tickets sent it, and is
-// called for each such request so operators see when none are left. Refused
-// requests are answered 401 JSON before any upgrade; a store failure 503.
-func RequireSocketUser(j *JWT, t *Tickets, legacy func(), next http.Handler) http.Handler {
+// (clients that can set one), or, with o.Legacy, in the "token" parameter.
+// Refused requests are answered 401 JSON before any upgrade; a store failure
+// 503.
+func RequireSocketUser(j *JWT, t *Tickets, o SocketOptions, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		var id Identity
 		var err error
+		reason := "token"
 		switch {
 		case q.Has("ticket"):
+			reason = "ticket"
 			id, err = t.Redeem(r.Context(), q.Get("ticket"))
 		case BearerToken(r) != "":
 			id, err = j.Verify(BearerToken(r))
-		case legacy != nil && q.Has("token"):
-			legacy()
+		case o.Legacy != nil && q.Has("token"):
+			o.Legacy()
 			id, err = j.Verify(q.Get("token"))
 		default:
 			err = ErrBadToken
@@ -131,6 +143,9 @@ func RequireSocketUser(j *JWT, t *Tickets, legacy func(), next http.Handler) htt
 			jsonhttp.Fail(w, jsonhttp.ErrUnavailable)
 			return
 		case err != nil:
+			if o.Refused != nil {
+				o.Refused(r, reason)
+			}
 			jsonhttp.Fail(w, jsonhttp.ErrInvalidToken)
 			return
 		}

@@ -75,7 +75,7 @@ func TestSocketUpgradeWithTheStoreDownAnswers503NotUnauthorized(t *testing.T) {
 	if _, err := tk.Issue(context.Background(), Identity{User: "andy", Key: "andy", Expires: time.Now().Add(time.Hour)}); !errors.Is(err, event.ErrUnavailable) {
 		t.Errorf("Issue with the store down = %v, want ErrUnavailable", err)
 	}
-	h := RequireSocketUser(j, tk, nil, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	h := RequireSocketUser(j, tk, SocketOptions{}, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		t.Error("handler reached")
 	}))
 	for target, want := range map[string]int{

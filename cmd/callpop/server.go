@@ -55,6 +55,7 @@ type server struct {
 	handler      http.Handler
 	draining     atomic.Bool
 	fresh        *freshConns // connections without a request yet, closed by a drain
+	refusals     *refusals   // every refused request, counted; the widget-facing ones logged
 
 	// loginFailures is the webhook's failed-login budget per source address.
 	loginFailures *guard.Failures
@@ -75,6 +76,7 @@ type serverOptions struct {
 func newServer(cfg *config, log *zap.Logger, opt serverOptions) (*server, error) {
 	broker := opt.broker
 	s := &server{cfg: cfg, log: log, registry: prometheus.NewRegistry(), fresh: newFreshConns()}
+	s.refusals = newRefusals(s.registry, log, cfg)
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var err error
 	if s.jwt, err = auth.NewJWT(cfg.JWTSecret); err != nil {
@@ -114,7 +116,21 @@ func newServer(cfg *config, log *zap.Logger, opt serverOptions) (*server, error)
 		return nil, err
 	}
 	origins := cfg.origins.WithTrustedProxies(cfg.trusted)
-	s.hub = hub.New(hub.Config{CheckOrigin: origins.AllowRequest, MaxSessionsPerUser: cfg.maxSessions},
+	checkOrigin := func(r *http.Request) bool {
+		ok := origins.AllowRequest(r)
+		if !ok {
+			s.refusals.origin("ws", r.Header.Get("Origin"))
+		}
+		return ok
+	}
+	allowOrigin := func(origin string) bool {
+		ok := origins.Allow(origin)
+		if !ok {
+			s.refusals.origin("api", origin)
+		}
+		return ok
+	}
+	s.hub = hub.New(hub.Config{CheckOrigin: checkOrigin, MaxSessionsPerUser: cfg.maxSessions},
 		s.broker, log, s.registry)
 	pbxClient, err := pbx.New(pbx.Config{URL: cfg.PBXURL, Token: cfg.PBXToken, Logger: log.Named("pbx")})
 	if err != nil {
@@ -122,7 +138,7 @@ func newServer(cfg *config, log *zap.Logger, opt serverOptions) (*server, error)
 		return nil, fmt.Errorf("--pbx-url, --pbx-token (CALLPOP_PBX_URL, CALLPOP_PBX_TOKEN): %w", err)
 	}
 	s.tickets = auth.NewTickets(s.broker, 0)
-	s.api = api.New(api.Config{AllowOrigin: origins.Allow, TrustedProxies: cfg.trusted, Tickets: s.tickets},
+	s.api = api.New(api.Config{AllowOrigin: allowOrigin, TrustedProxies: cfg.trusted, Tickets: s.tickets},
 		pbxClient, s.broker, s.broker, log)
 	s.handler = s.routes(wh, opt.routes)
 	return s, nil
@@ -138,16 +154,9 @@ func (s *server) routes(wh http.Handler, extra func(*server, *httprouter.Router)
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		jsonhttp.Fail(w, jsonhttp.ErrNotFound)
 	})
-	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "callpop_requests_refused_total", Help: "Requests refused by the guards, by endpoint and reason (network, rate, auth).",
-	}, []string{"endpoint", "reason"})
-	s.registry.MustRegister(refused)
-	onRefuse := func(endpoint string) func(string) {
-		return func(reason string) { refused.WithLabelValues(endpoint, reason).Inc() }
-	}
 	wh = guard.Wrap(guard.Config{Trusted: s.cfg.trusted, Allow: s.cfg.webhookAllow,
 		Limit: guard.NewPerIP(s.cfg.webhookRate, int(2*s.cfg.webhookRate)), Failures: s.loginFailures,
-		OnRefuse: onRefuse("webhook")}, wh)
+		OnRefuse: s.refusals.counter("webhook")}, wh)
 	// Widgets before socket tickets sent their token in /ws?token=; they are
 	// served for one more release and counted, so operators know when the
 	// last cached old widget.js is gone.
@@ -157,15 +166,15 @@ func (s *server) routes(wh http.Handler, extra func(*server, *httprouter.Router)
 	})
 	s.registry.MustRegister(s.legacyTokens)
 	ws := guard.Wrap(guard.Config{Trusted: s.cfg.trusted,
-		Limit: guard.NewPerIP(s.cfg.connectRate, int(2*s.cfg.connectRate)), OnRefuse: onRefuse("ws")},
-		auth.RequireSocketUser(s.jwt, s.tickets, s.legacyTokens.Inc, s.hub))
+		Limit: guard.NewPerIP(s.cfg.connectRate, int(2*s.cfg.connectRate)), OnRefuse: s.refusals.counter("ws")},
+		auth.RequireSocketUser(s.jwt, s.tickets, auth.SocketOptions{Legacy: s.legacyTokens.Inc, Refused: s.refusals.request("ws")}, s.hub))
 	// The PBX's single entry point, also at / for cabinets that take a host only.
 	r.Handler(http.MethodPost, "/webhook", wh)
 	r.Handler(http.MethodPost, "/", wh)
 	r.Handler(http.MethodGet, "/ws", ws)
 	// Cross-origin reads only: a same-origin page needs no CORS header.
 	r.Handler(http.MethodGet, "/widget.js", widget.Handler(s.cfg.origins.Allow))
-	apiHandler := s.api.Handler(s.jwt.RequireUser)
+	apiHandler := s.api.Handler(s.jwt.RequireUserOr(s.refusals.request("api")))
 	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodOptions} {
 		r.Handler(m, "/api/*path", apiHandler)
 	}
