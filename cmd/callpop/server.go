@@ -113,7 +113,7 @@ func newServer(cfg *config, log *zap.Logger, opt serverOptions) (*server, error)
 		return nil, fmt.Errorf("--pbx-url, --pbx-token (CALLPOP_PBX_URL, CALLPOP_PBX_TOKEN): %w", err)
 	}
 	s.api = api.New(api.Config{AllowOrigin: func(o string) bool { return cfg.origins.Allow(o, "") }},
-		pbxClient, s.broker, s.broker, log)
+		pbxClient, s.broker, log)
 	s.handler = s.routes(wh, opt.routes)
 	return s, nil
 }
