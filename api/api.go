@@ -180,7 +180,13 @@ func (a *API) call(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.Info("click-to-call", zap.String("user", id.Key), zap.String("callid", callID))
-	jsonhttp.Write(w, http.StatusOK, map[string]string{"callid": callID})
+	// The PBX placed the call: 200 even without an id (pbx.Client.MakeCall
+	// takes any 2xx as placed), so the widget never offers a second ring.
+	out := map[string]string{}
+	if callID != "" {
+		out["callid"] = callID
+	}
+	jsonhttp.Write(w, http.StatusOK, out)
 }
 
 // validPhone accepts what a person types: digits with +, spaces, dashes and

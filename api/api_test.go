@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -187,6 +189,59 @@ func testMarkSeen(t *testing.T, b event.Broker, keys func() int64) {
 	} {
 		if st, _ := mark("andy", body); st != http.StatusBadRequest {
 			t.Errorf("%s: %d, want 400", why, st)
+		}
+	}
+}
+
+// pbxAnswering is a PBX whose makeCall answers status and body, counting
+// the calls.
+func pbxAnswering(t *testing.T, status int, body string) (string, *atomic.Int64) {
+	t.Helper()
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.FormValue("cmd") != "makeCall" || r.FormValue("token") != "pbx-token" {
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"error":"Invalid parameters"}`)
+			return
+		}
+		n.Add(1)
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, &n
+}
+
+// TestClickToCallIs200WheneverThePBXPlacedTheCall: any 2xx of makeCall rang
+// the manager's phone, so the widget is told the call is on its way, with
+// the id when the PBX gave one it could read; only a PBX that refused (502)
+// or could not be reached (503) fails the click.
+func TestClickToCallIs200WheneverThePBXPlacedTheCall(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		status int
+		body   string
+		want   int
+		callid any // nil: no callid in the answer
+	}{
+		{200, `{"data":{"call_id":"c-1"}}`, 200, "c-1"},
+		{200, `{"result":"ok","uuid":"c-2"}`, 200, "c-2"},
+		{200, `"c-3"`, 200, "c-3"},
+		{200, "c-4\r\n", 200, "c-4"},
+		{200, "<html><body>Call queued</body></html>", 200, nil},
+		{200, "", 200, nil},
+		{204, "", 200, nil},
+		{403, `{"error":"Forbidden"}`, 502, nil},
+		{500, "oops", 503, nil},
+	} {
+		url, calls := pbxAnswering(t, tc.status, tc.body)
+		s := newServer(t, memory.New(memory.Config{}), url)
+		st, out := s.do("andy", http.MethodPost, "/api/call", `{"phone":"+7 910 123-45-67"}`)
+		if st != tc.want || out["callid"] != tc.callid {
+			t.Errorf("PBX %d %q: %d %v; want %d with callid %v", tc.status, tc.body, st, out, tc.want, tc.callid)
+		}
+		if calls.Load() != 1 {
+			t.Errorf("PBX %d %q: makeCall sent %d times, want once", tc.status, tc.body, calls.Load())
 		}
 	}
 }
