@@ -50,6 +50,9 @@ const (
 	// DefaultPBXTimeout bounds one action on the PBX.
 	DefaultPBXTimeout = 10 * time.Second
 	maxBody           = 4 << 10
+	// maxCallID bounds one callid a request names, as the webhook bounds
+	// the PBX's (webhook/validate.go).
+	maxCallID = 256
 )
 
 // Config configures the API; zero values take the defaults.
@@ -76,7 +79,6 @@ type API struct {
 	cfg   Config
 	pbx   PBX
 	calls event.CallLog
-	pub   event.Publisher
 	log   *zap.Logger
 	mux   *http.ServeMux
 
@@ -86,7 +88,7 @@ type API struct {
 
 // New returns the API. p may be an unconfigured *pbx.Client: PBX actions
 // then answer 503.
-func New(cfg Config, p PBX, calls event.CallLog, pub event.Publisher, log *zap.Logger) *API {
+func New(cfg Config, p PBX, calls event.CallLog, log *zap.Logger) *API {
 	if cfg.Rate <= 0 {
 		cfg.Rate = DefaultRate
 	}
@@ -102,7 +104,7 @@ func New(cfg Config, p PBX, calls event.CallLog, pub event.Publisher, log *zap.L
 	if cfg.TicketBurst <= 0 {
 		cfg.TicketBurst = DefaultTicketBurst
 	}
-	a := &API{cfg: cfg, pbx: p, calls: calls, pub: pub, log: log.Named("api"),
+	a := &API{cfg: cfg, pbx: p, calls: calls, log: log.Named("api"),
 		limit:       guard.NewLimiter[string](float64(cfg.Rate), cfg.Burst),
 		ticketLimit: guard.NewLimiter[string](float64(cfg.TicketRate), cfg.TicketBurst)}
 	m := http.NewServeMux()
@@ -197,7 +199,13 @@ func (a *API) call(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.Info("click-to-call", zap.String("user", id.Key), zap.String("callid", callID))
-	jsonhttp.Write(w, http.StatusOK, map[string]string{"callid": callID})
+	// The PBX placed the call: 200 even without an id (pbx.Client.MakeCall
+	// takes any 2xx as placed), so the widget never offers a second ring.
+	out := map[string]string{}
+	if callID != "" {
+		out["callid"] = callID
+	}
+	jsonhttp.Write(w, http.StatusOK, out)
 }
 
 // validPhone accepts what a person types: digits with +, spaces, dashes and
@@ -319,40 +327,47 @@ func (a *API) recentCalls(w http.ResponseWriter, r *http.Request) {
 }
 
 // markSeen marks missed calls seen, kept on the server so every tab and
-// device agrees: {"callids":["…"]} or {"all":true}.
+// device agrees: {"callids":["…"]} or {"all":true}. Only the user's own
+// recent missed calls can change (the broker checks each id against them),
+// and "marked" counts those that did.
 func (a *API) markSeen(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		CallIDs []string `json:"callids"`
 		All     bool     `json:"all"`
 	}
+	// No more ids than a user's recent calls hold, each no longer than a
+	// callid the webhook accepts: bounded work per request.
 	if err := decode(r, &req); err != nil || (len(req.CallIDs) == 0 && !req.All) || len(req.CallIDs) > MaxCallsLimit {
 		jsonhttp.Fail(w, jsonhttp.ErrInvalidParameters)
 		return
+	}
+	for _, id := range req.CallIDs {
+		if id == "" || len(id) > maxCallID {
+			jsonhttp.Fail(w, jsonhttp.ErrInvalidParameters)
+			return
+		}
 	}
 	user := identity(r).Key
 	if req.All {
 		recs, err := a.calls.RecentCalls(r.Context(), user, MaxCallsLimit)
 		if err != nil {
+			a.log.Warn("recent calls unavailable", zap.Error(err))
 			jsonhttp.Fail(w, jsonhttp.ErrUnavailable)
 			return
 		}
 		for _, rec := range recs {
-			if rec.Missed() && !rec.Seen {
+			if rec.UnseenMissed() {
 				req.CallIDs = append(req.CallIDs, rec.CallID)
 			}
 		}
 	}
-	for _, id := range req.CallIDs {
-		if id == "" || len(id) > 256 {
-			jsonhttp.Fail(w, jsonhttp.ErrInvalidParameters)
-			return
-		}
-		if err := a.pub.Update(r.Context(), id, func(cr *event.CallRecord) []event.Out { return cr.MarkSeen(user) }); err != nil {
-			jsonhttp.Fail(w, jsonhttp.ErrUnavailable)
-			return
-		}
+	marked, err := a.calls.MarkSeen(r.Context(), user, req.CallIDs)
+	if err != nil {
+		a.log.Warn("mark seen failed", zap.Error(err))
+		jsonhttp.Fail(w, jsonhttp.ErrUnavailable)
+		return
 	}
-	jsonhttp.Write(w, http.StatusOK, map[string]int{"marked": len(req.CallIDs)})
+	jsonhttp.Write(w, http.StatusOK, map[string]int{"marked": marked})
 }
 
 // pbxError answers a failed PBX action: 503 when the PBX is not configured

@@ -67,6 +67,14 @@ type Subscriber interface {
 type CallLog interface {
 	// RecentCalls returns up to limit of user's call records, newest first.
 	RecentCalls(ctx context.Context, user string, limit int) ([]Record, error)
+	// MarkSeen marks callIDs seen for user and returns how many changed.
+	// Only a call in user's recent calls that is missed and not yet seen
+	// changes: its record there is marked, the call's shared record (while
+	// it is kept) remembers it, and a "seen" frame goes to user's log and
+	// tabs, atomically per call. Any other id (unknown, another user's,
+	// not missed, already seen) changes nothing and stores nothing, so a
+	// client naming ids cannot grow the broker. Repeated ids count once.
+	MarkSeen(ctx context.Context, user string, callIDs []string) (int, error)
 }
 
 // Broker is one backend, embedded or Redis, serving all three sides.

@@ -256,15 +256,17 @@ func (r *CallRecord) ApplyRating(value string) []Out {
 	return outs
 }
 
-// MarkSeen marks the call's record seen for user, in their recent calls and
-// on every tab. A call not recorded for user, or already seen, sends nothing.
-func (r *CallRecord) MarkSeen(user string) []Out {
-	if r.Record == nil || !slices.Contains(r.RecordedFor, user) || slices.Contains(r.SeenBy, user) {
-		return nil
+// MarkSeen remembers that user marked the missed call seen, so a later
+// change of the record (a rating) keeps it seen in their recent calls. It
+// reports whether that is news. Which calls a user may mark, and the "seen"
+// frame, are the broker's: it decides from the user's recent calls, which
+// outlive this record (event.CallLog.MarkSeen).
+func (r *CallRecord) MarkSeen(user string) bool {
+	if slices.Contains(r.SeenBy, user) {
+		return false
 	}
 	r.SeenBy = append(r.SeenBy, user)
-	rc := r.recordFor(user)
-	return []Out{{User: user, Record: &rc, Payload: Encode(SeenFrame{Type: FrameSeen, CallID: r.CallID})}}
+	return true
 }
 
 // recordFor is the record as user keeps it.

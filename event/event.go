@@ -128,6 +128,10 @@ type Record struct {
 // kind that needs a call back.
 func (r Record) Missed() bool { return r.Direction == DirIn && r.Status != Success }
 
+// UnseenMissed reports whether the record is a missed call its user has not
+// marked seen: the calls the widget's badge counts.
+func (r Record) UnseenMissed() bool { return r.Missed() && !r.Seen }
+
 // Rating is the client's post-call score (PBX_API.md 7.4, cmd=rating).
 type Rating struct {
 	CallID string

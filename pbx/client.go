@@ -139,14 +139,23 @@ func (c *Client) attempt(ctx context.Context, cmd string, params url.Values) (bo
 		return nil, ctx.Err() == nil, unreachable(ctx, err)
 	}
 	defer resp.Body.Close()
+	ok := resp.StatusCode/100 == 2
 	body, err = io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
 	if err != nil {
-		return nil, ctx.Err() == nil, unreachable(ctx, err)
+		err = unreachable(ctx, err)
+		if ok {
+			err = fmt.Errorf("%w: %w", errUnreadBody, err)
+		}
+		return nil, ctx.Err() == nil, err
 	}
 	if len(body) > maxAnswer {
-		return nil, false, fmt.Errorf("%w: answer over %d bytes", ErrBadResponse, maxAnswer)
+		err = fmt.Errorf("%w: answer over %d bytes", ErrBadResponse, maxAnswer)
+		if ok {
+			err = fmt.Errorf("%w: %w", errUnreadBody, err)
+		}
+		return nil, false, err
 	}
-	if resp.StatusCode/100 == 2 {
+	if ok {
 		return body, false, nil
 	}
 	return nil, resp.StatusCode >= 500 && ctx.Err() == nil, &Error{Status: resp.StatusCode, Message: errorMessage(resp.StatusCode, body)}

@@ -32,8 +32,9 @@
 // cancellation stays a plain context.Canceled. Arguments the client can check
 // itself (an empty user, an unknown period) fail with ErrInvalidParameters
 // before any request is made. A 2xx answer that cannot be read is
-// ErrBadResponse. A client without a URL answers ErrNotConfigured from every
-// method.
+// ErrBadResponse, except for makeCall: its 2xx means the call was placed,
+// so MakeCall succeeds with whatever id it can read, or none. A client
+// without a URL answers ErrNotConfigured from every method.
 //
 // # Retries
 //

@@ -23,6 +23,11 @@ var (
 	// ErrBadResponse is returned when the PBX answers 2xx with a body the
 	// client cannot read.
 	ErrBadResponse = errors.New("pbx: bad response")
+
+	// errUnreadBody marks a 2xx answer whose body could not be read (cut
+	// off, or over maxAnswer), beside the cause: the PBX did what it was
+	// asked, which matters to makeCall (makecall.go).
+	errUnreadBody = errors.New("pbx: 2xx answer, body unread")
 )
 
 // Error is a non-2xx answer of the PBX. errors.Is matches a 400 against

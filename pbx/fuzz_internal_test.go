@@ -5,19 +5,30 @@ import (
 	"strings"
 	"testing"
 	"unicode"
+	"unicode/utf8"
 )
 
+// FuzzParseCallID: any 2xx body is a placed call, so parseCallID never
+// fails; what it returns is either no id or one that reads as an id, and
+// the same body always gives the same id.
 func FuzzParseCallID(f *testing.F) {
-	for _, s := range []string{`{"callid":"B10D0EB124F4E64AFAEA-1511"}`, `{"id":1511}`, `"A-1"`, "A-2\r\n", "", `{"callid":{}}`, "\ufeff1.5e3"} {
+	for _, s := range []string{
+		`{"callid":"B10D0EB124F4E64AFAEA-1511"}`, `{"id":1511}`, `"A-1"`, "A-2\r\n", "", `{"callid":{}}`, "\ufeff1.5e3",
+		`{"data":{"call_id":"x"}}`, `{"result":"ok","uuid":"x"}`, `{"id":1,"result":{"call":{"callId":"y"}}}`,
+		`{"request_id":"r-1"}`, "<html>\n<body>", "OK", `[{"callid":"z"}]`, `{"a":{"b":{"c":{"id":"deep"}}}}`,
+	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		id, err := parseCallID(body)
-		if err != nil {
+		id := parseCallID(body)
+		if id == "" {
 			return
 		}
-		if id == "" || strings.IndexFunc(id, unicode.IsSpace) >= 0 {
+		if len(id) > maxCallID || !utf8.ValidString(id) || strings.IndexFunc(id, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0 {
 			t.Fatalf("call id %q from %q", id, body)
+		}
+		if again := parseCallID(body); again != id {
+			t.Fatalf("body %q gave %q, then %q", body, id, again)
 		}
 	})
 }

@@ -2,9 +2,14 @@ package pbx_test
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/callpop/callpop/pbx"
 )
@@ -33,13 +38,101 @@ func TestMakeCallReadsEveryCallIDForm(t *testing.T) {
 	}
 }
 
-func TestMakeCallRefusesAnswersWithoutCallID(t *testing.T) {
+// TestMakeCallSucceedsOnEvery2xx: a 2xx means the PBX placed the call (the
+// manager's phone rings), whatever the body; the id is taken from wherever
+// the body offers it, and is "" when it offers none.
+func TestMakeCallSucceedsOnEvery2xx(t *testing.T) {
 	t.Parallel()
-	for _, body := range []string{"", "{}", `{"callid":""}`, `{"callid":`, "OK then", `null`, `true`, "<html>\n<body>"} {
-		srv, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, body) })
+	for _, tc := range []struct {
+		status     int
+		body, want string
+	}{
+		{200, `"abc"`, "abc"},
+		{200, `123`, "123"},
+		{200, `{"callid":"x"}`, "x"},
+		{200, `{"data":{"call_id":"x"}}`, "x"},
+		{200, `{"result":"ok","uuid":"x"}`, "x"},
+		{200, `{"status":"ok","data":{"call":{"callId":"x"}}}`, "x"},
+		{200, `{"jsonrpc":"2.0","id":7,"result":{"callid":"x"}}`, "x"},
+		{200, `{"success":true,"request_id":"r-1"}`, "r-1"},
+		{200, `{"id":"x","valid":"y"}`, "x"},
+		{200, `{"provider":"acme"}`, ""},
+		{200, "abc\nsecond line", "abc"},
+		{200, "", ""},
+		{200, "\r\n", ""},
+		{200, "<html>\n<body>Call queued</body></html>", ""},
+		{200, "OK", ""},
+		{200, "OK then", ""},
+		{200, `"OK"`, ""},
+		{200, "{}", ""},
+		{200, `{"callid":""}`, ""},
+		{200, `{"callid":`, ""},
+		{200, `{"callid":"has space"}`, ""},
+		{200, `null`, ""},
+		{200, `true`, ""},
+		{200, `[1,2]`, ""},
+		{200, strings.Repeat("9", 257), ""},
+		{201, `{"callid":"x"}`, "x"},
+		{202, "", ""},
+		{204, "", ""},
+	} {
+		srv, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(tc.status)
+			io.WriteString(w, tc.body)
+		})
 		c := newClient(t, srv.URL, pbx.Config{})
-		if id, err := c.MakeCall(t.Context(), "andy", "79101234567"); !errors.Is(err, pbx.ErrBadResponse) {
-			t.Errorf("body %q: got %q, %v; want ErrBadResponse", body, id, err)
+		got, err := c.MakeCall(t.Context(), "andy", "79101234567")
+		if err != nil || got != tc.want {
+			t.Errorf("%d %q: got %q, %v; want %q and no error", tc.status, tc.body, got, err, tc.want)
+		}
+	}
+}
+
+// TestMakeCallCutOffAfter200IsPlaced: the PBX answered 200 and the
+// connection broke in the body: the call rings all the same.
+func TestMakeCallCutOffAfter200IsPlaced(t *testing.T) {
+	t.Parallel()
+	srv, n := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		io.WriteString(w, `{"callid":`) // and the server closes the connection, 90 bytes short
+	})
+	c := newClient(t, srv.URL, pbx.Config{})
+	if id, err := c.MakeCall(t.Context(), "andy", "79101234567"); err != nil || id != "" {
+		t.Fatalf("got %q, %v; want a placed call without id", id, err)
+	}
+	if n.Load() != 1 {
+		t.Fatalf("%d requests, want 1", n.Load())
+	}
+	// A read-only command still fails on such an answer.
+	if _, err := c.GetDND(t.Context(), "andy"); !errors.Is(err, pbx.ErrUnavailable) {
+		t.Fatalf("get_dnd on a cut-off answer: %v", err)
+	}
+}
+
+// TestMakeCallLogsAnAnswerWithoutIDShortAndWithoutTheToken: the log line
+// for an unreadable answer carries a short excerpt, never the token, even
+// when the PBX echoes the request back.
+func TestMakeCallLogsAnAnswerWithoutIDShortAndWithoutTheToken(t *testing.T) {
+	t.Parallel()
+	const token = "tok-5f317b9f-e86c-41f7"
+	srv, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "<pre>"+token+" "+strings.Repeat("x", 5000)+"</pre>")
+	})
+	core, logs := observer.New(zap.DebugLevel)
+	c, err := pbx.New(pbx.Config{URL: srv.URL, Token: token, Logger: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, err := c.MakeCall(t.Context(), "andy", "79101234567"); err != nil || id != "" {
+		t.Fatalf("got %q, %v", id, err)
+	}
+	entries := logs.FilterMessageSnippet("no call id").All()
+	if len(entries) != 1 {
+		t.Fatalf("want one log line for the answer without id, got %d", len(entries))
+	}
+	for k, v := range entries[0].ContextMap() {
+		if s := fmt.Sprint(v); strings.Contains(s, token) || len(s) > 100 {
+			t.Errorf("log field %s = %q: the token, or too long", k, s)
 		}
 	}
 }

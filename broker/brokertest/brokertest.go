@@ -22,8 +22,27 @@ type Options struct {
 	Now     func() time.Time // nil: time.Now
 }
 
-// Factory returns two nodes sharing one backend, closed at test end.
+// Factory returns two nodes sharing one backend, closed at test end. Both
+// must implement Inspector.
 type Factory func(t *testing.T, o Options) (a, b event.Broker)
+
+// Inspector looks at what a broker's backend stores, for the cases that
+// prove a client cannot make it store more. Brokers offer it in their tests
+// only (an export_test.go).
+type Inspector interface {
+	// StoredNaming counts the stored keys (Redis) or entries (memory) whose
+	// name holds s: a call's record, a user's log or recent calls.
+	StoredNaming(t *testing.T, s string) int
+}
+
+func storedNaming(t *testing.T, b event.Broker, s string) int {
+	t.Helper()
+	in, ok := b.(Inspector)
+	if !ok {
+		t.Fatalf("%T does not implement brokertest.Inspector", b)
+	}
+	return in.StoredNaming(t, s)
+}
 
 // Run runs the suite.
 func Run(t *testing.T, newBrokers Factory) {
@@ -43,6 +62,9 @@ func Run(t *testing.T, newBrokers Factory) {
 		{"StaleRingingCallIsNotActive", testStale},
 		{"RatingBeforeRecordIsKept", testEarlyRating},
 		{"TicketIsTakenOnceOnAnyNodeAndExpires", testTickets},
+		{"MarkSeenOfUnknownCallsStoresNothing", testMarkSeenUnknown},
+		{"MarkSeenCannotReachAnotherUsersCall", testMarkSeenOtherUser},
+		{"MarkSeenCountsOnlyWhatChangedAndSendsOneFrameEach", testMarkSeenCounts},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -416,6 +438,158 @@ func testConcurrentUpdates(t *testing.T, nb Factory) {
 		}
 		if len(seen) != 2*each {
 			t.Fatalf("%d updates in the record, want %d: %v", len(seen), 2*each, seen)
+		}
+	}
+}
+
+// history delivers a call's history record to user.
+func history(t *testing.T, b event.Broker, id, user string, dir string, st event.Status, start time.Time) {
+	t.Helper()
+	rec := event.Record{CallID: id, User: user, Phone: "79101234567", Direction: dir, Status: st, Start: start}
+	if err := b.Update(context.Background(), id, func(r *event.CallRecord) []event.Out { return r.ApplyHistory(rec, time.Now()) }); err != nil {
+		t.Fatalf("history: %v", err)
+	}
+}
+
+func markSeen(t *testing.T, b event.Broker, user string, ids ...string) int {
+	t.Helper()
+	n, err := b.MarkSeen(context.Background(), user, ids)
+	if err != nil {
+		t.Fatalf("mark seen: %v", err)
+	}
+	return n
+}
+
+// seen reports, by callid, whether user's recent calls hold it as seen.
+func seen(t *testing.T, b event.Broker, user string) map[string]bool {
+	t.Helper()
+	recs, err := b.RecentCalls(context.Background(), user, event.DefaultRecentCalls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]bool{}
+	for _, r := range recs {
+		m[r.CallID] = r.Seen
+	}
+	return m
+}
+
+// testMarkSeenUnknown: ids that are in no one's recent calls, or in another
+// user's, change nothing and store nothing, for a user with calls and for
+// one without.
+func testMarkSeenUnknown(t *testing.T, nb Factory) {
+	a, b := nb(t, Options{})
+	andy, eve := user(t, "andy"), user(t, "eve")
+	mine := callID(t)
+	history(t, a, mine, andy, event.DirIn, event.Missed, time.Now())
+	before := storedNaming(t, a, andy)
+	if before == 0 {
+		t.Fatalf("nothing stored for %s after a history record: the inspector sees nothing", andy)
+	}
+	var unknown []string
+	for range 40 {
+		unknown = append(unknown, callID(t))
+	}
+	if n := markSeen(t, a, andy, unknown...); n != 0 {
+		t.Fatalf("marked %d unknown calls", n)
+	}
+	if n := markSeen(t, b, eve, append(unknown, mine)...); n != 0 {
+		t.Fatalf("a user without calls marked %d", n)
+	}
+	for _, id := range unknown {
+		if n := storedNaming(t, b, id); n != 0 {
+			t.Fatalf("marking unknown call %s seen stored %d keys for it", id, n)
+		}
+	}
+	if n := storedNaming(t, b, eve); n != 0 {
+		t.Fatalf("marking seen stored %d keys for a user without calls", n)
+	}
+	if after := storedNaming(t, b, andy); after != before {
+		t.Fatalf("keys of %s: %d before, %d after marking unknown calls", andy, before, after)
+	}
+	if seen(t, b, andy)[mine] {
+		t.Fatal("another user's mark reached the call")
+	}
+}
+
+// testMarkSeenOtherUser: a call in someone else's recent calls cannot be
+// marked, even one both had a leg of; each marks only their own copy.
+func testMarkSeenOtherUser(t *testing.T, nb Factory) {
+	a, b := nb(t, Options{})
+	andy, mike := user(t, "andy"), user(t, "mike")
+	now := time.Now()
+	andys := callID(t)
+	history(t, a, andys, andy, event.DirIn, event.Missed, now)
+	last := snapshot(t, a, andy, event.ID{}).Last
+	if n := markSeen(t, b, mike, andys); n != 0 || seen(t, a, andy)[andys] {
+		t.Fatalf("mike marked andy's call: marked %d", n)
+	}
+	if s := snapshot(t, a, andy, event.ID{}); s.Last != last {
+		t.Fatal("mike's mark sent andy a frame")
+	}
+	// A group call nobody took: the record goes to everyone who rang.
+	group := callID(t)
+	apply(t, a, ev(event.Incoming, group, andy, now))
+	apply(t, a, ev(event.Incoming, group, mike, now))
+	history(t, a, group, "pbx", event.DirIn, event.Missed, now.Add(time.Second))
+	if n := markSeen(t, b, mike, group); n != 1 {
+		t.Fatalf("mike marking his group call: marked %d, want 1", n)
+	}
+	if !seen(t, a, mike)[group] || seen(t, a, andy)[group] {
+		t.Fatalf("after mike's mark: mike %v, andy %v", seen(t, a, mike), seen(t, a, andy))
+	}
+}
+
+// testMarkSeenCounts: only missed, unseen calls of the user change, each
+// once, with one "seen" frame each; the mark outlives a later change of
+// the call (a rating) on either node.
+func testMarkSeenCounts(t *testing.T, nb Factory) {
+	a, b := nb(t, Options{})
+	recB := NewRecorder(b)
+	NewRecorder(a)
+	andy := user(t, "andy")
+	now := time.Now()
+	m1, m2, ok := callID(t), callID(t), callID(t)
+	history(t, a, m1, andy, event.DirIn, event.Missed, now)
+	history(t, a, m2, andy, event.DirIn, event.Missed, now.Add(time.Second))
+	history(t, a, ok, andy, event.DirIn, event.Success, now.Add(2*time.Second))
+	subscribe(t, b, andy)
+	if n := markSeen(t, a, andy, m1, m1, ok, callID(t)); n != 1 {
+		t.Fatalf("marked %d, want 1 (m1 once; the answered call and the unknown one are no change)", n)
+	}
+	if n := markSeen(t, b, andy, m1, m2); n != 1 {
+		t.Fatalf("marked %d, want 1 (m1 was already seen)", n)
+	}
+	if n := markSeen(t, a, andy, m1, m2); n != 0 {
+		t.Fatalf("marking twice: marked %d", n)
+	}
+	// A user's frames arrive in log order: a wrong extra seen frame would
+	// show before this one.
+	sentinel := callID(t)
+	apply(t, a, ev(event.Incoming, sentinel, andy, now))
+	got := recB.WaitFor(t, 3)
+	if len(got) != 3 || frameOf(t, got[2]).CallID != sentinel {
+		t.Fatalf("want one seen frame per change, then the sentinel: %s", dump(got))
+	}
+	for i, want := range []string{m1, m2} {
+		var f event.SeenFrame
+		if err := json.Unmarshal(got[i].Data, &f); err != nil || f.Type != event.FrameSeen || f.CallID != want || f.ID != got[i].ID.String() {
+			t.Fatalf("frame %d: %s (%v), want seen %s", i, got[i].Data, err, want)
+		}
+	}
+	if s := seen(t, b, andy); !s[m1] || !s[m2] || s[ok] {
+		t.Fatalf("seen %v", s)
+	}
+	// A rating rewrites the user's copy from the call's record: the mark
+	// must be in both. Node a last wrote m1's record before the mark.
+	for i, node := range []event.Broker{a, b} {
+		rating := fmt.Sprint(4 + i)
+		if err := node.Update(context.Background(), m1, func(r *event.CallRecord) []event.Out { return r.ApplyRating(rating) }); err != nil {
+			t.Fatal(err)
+		}
+		recs, _ := b.RecentCalls(context.Background(), andy, event.DefaultRecentCalls)
+		if i := slices.IndexFunc(recs, func(r event.Record) bool { return r.CallID == m1 }); i < 0 || recs[i].Rating != rating || !recs[i].Seen {
+			t.Fatalf("after rating %s: %+v, want it rated and still seen", rating, recs)
 		}
 	}
 }

@@ -153,20 +153,54 @@ func (b *Broker) Update(_ context.Context, callID string, fn event.UpdateFunc) e
 			u.keep(*o.Record, s.cfg.RecentCalls)
 		}
 		if o.Payload != nil {
-			u.last = u.last.Next(uint64(now.UnixMilli()))
-			m := event.Message{User: o.User, ID: u.last, Data: event.WithID(o.Payload, u.last.String())}
-			if len(u.log) >= s.cfg.LogSize {
-				u.log = slices.Delete(u.log, 0, len(u.log)-s.cfg.LogSize+1)
-			}
-			u.log = append(u.log, m)
-			for _, n := range s.nodes {
-				if n.subs[o.User] > 0 && n.handler != nil {
-					n.handler(m)
-				}
-			}
+			s.send(o.User, u, o.Payload, now)
 		}
 	}
 	return nil
+}
+
+// send appends a frame to the user's log and hands it to every node
+// subscribed to them. s.mu must be held.
+func (s *state) send(user string, u *userState, payload []byte, now time.Time) {
+	u.last = u.last.Next(uint64(now.UnixMilli()))
+	m := event.Message{User: user, ID: u.last, Data: event.WithID(payload, u.last.String())}
+	if len(u.log) >= s.cfg.LogSize {
+		u.log = slices.Delete(u.log, 0, len(u.log)-s.cfg.LogSize+1)
+	}
+	u.log = append(u.log, m)
+	for _, n := range s.nodes {
+		if n.subs[user] > 0 && n.handler != nil {
+			n.handler(m)
+		}
+	}
+}
+
+// MarkSeen implements event.CallLog. It looks callIDs up in the user's
+// recent calls only, so an id it does not find there creates nothing, not
+// even the user's state.
+func (b *Broker) MarkSeen(_ context.Context, user string, callIDs []string) (int, error) {
+	s := b.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.users[user]
+	if u == nil {
+		return 0, nil
+	}
+	now := s.cfg.Now()
+	marked := 0
+	for _, id := range callIDs {
+		i := slices.IndexFunc(u.recent, func(r event.Record) bool { return r.CallID == id })
+		if i < 0 || !u.recent[i].UnseenMissed() {
+			continue
+		}
+		u.recent[i].Seen = true
+		if e := s.calls[id]; e != nil && !now.After(e.expires) {
+			e.rec.MarkSeen(user)
+		}
+		s.send(user, u, event.Encode(event.SeenFrame{Type: event.FrameSeen, CallID: id}), now)
+		marked++
+	}
+	return marked, nil
 }
 
 // sweep drops expired call records, so memory stays bounded by the calls of

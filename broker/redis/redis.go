@@ -402,6 +402,30 @@ func (b *Broker) RecentCalls(ctx context.Context, user string, limit int) ([]eve
 	return recs, nil
 }
 
+// MarkSeen implements event.CallLog in one markSeenScript: the membership
+// check, the marks and the frames are one atomic step.
+func (b *Broker) MarkSeen(ctx context.Context, user string, callIDs []string) (int, error) {
+	if len(callIDs) == 0 {
+		return 0, nil
+	}
+	args := make([]any, 0, 5+2*len(callIDs))
+	args = append(args, b.channel(user), b.cfg.LogSize, int(b.cfg.LogTTL.Seconds()), b.key("call", ""), user)
+	for _, id := range callIDs {
+		args = append(args, id, event.Encode(event.SeenFrame{Type: event.FrameSeen, CallID: id}))
+	}
+	keys := []string{b.key("recent", user), b.key("recent-idx", user), b.key("log", user)}
+	v, err := b.runScript(ctx, markSeenScript, keys, args...)
+	if err != nil {
+		b.errors.WithLabelValues("update").Inc()
+		return 0, fmt.Errorf("%w: mark seen: %w", event.ErrUnavailable, err)
+	}
+	n, ok := v.(int64)
+	if !ok {
+		return 0, fmt.Errorf("%w: mark seen: unexpected reply %T", event.ErrUnavailable, v)
+	}
+	return int(n), nil
+}
+
 // Register implements event.Subscriber.
 func (b *Broker) Register(h event.Handler) {
 	b.mu.Lock()

@@ -2,6 +2,21 @@ package redis
 
 import goredis "github.com/redis/go-redis/v9"
 
+// luaSend defines send(logKey, frame, channel, maxlen, ttl), shared by the
+// scripts that deliver frames: append the frame to the user's log, taking
+// the stream id as the frame's id, and publish it with the id spliced in
+// after the frame's first member ("type"), as event.WithID does for
+// replays; a frame's type is one of event's Frame* constants, which hold no
+// comma.
+const luaSend = `
+local function send(log, p, channel, maxlen, ttl)
+  local id = redis.call('XADD', log, 'MAXLEN', '~', maxlen, '*', 'f', p)
+  redis.call('EXPIRE', log, ttl)
+  local c = string.find(p, ',', 1, true)
+  redis.call('PUBLISH', channel, id .. '\n' .. string.sub(p, 1, c) .. '"id":"' .. id .. '",' .. string.sub(p, c + 1))
+end
+`
+
 // commitScript stores a call's new record and all its consequences in one
 // atomic step, but only if the record is still the one the update was
 // computed from (compare-and-set). The node computes from the record it last
@@ -16,14 +31,11 @@ import goredis "github.com/redis/go-redis/v9"
 //	a activeKey callid frameJSON ttl              the user's active call
 //	d activeKey callid                            no longer active
 //	k hash zset callid recordJSON score max ttl   keep in recent calls, trimmed to max
-//	e logKey frame channel maxlen ttl             append to the user's log and publish
+//	e logKey frame channel maxlen ttl             append to the user's log and publish (luaSend)
 //
-// The log append takes the stream id as the frame's id and splices it in
-// after the frame's first member ("type"), as event.WithID does for replays;
-// a frame's type is one of event's Frame* constants, which hold no comma.
 // Returns the current record ("" for none) when it is not ARGV[1] (nothing
 // written), else 1.
-var commitScript = goredis.NewScript(`
+var commitScript = goredis.NewScript(luaSend + `
 local cur = redis.call('GET', KEYS[1])
 if cur == false then cur = '' end
 if cur ~= ARGV[1] then return cur end
@@ -52,11 +64,7 @@ while i <= #ARGV do
     redis.call('EXPIRE', z, ARGV[i+7])
     i = i + 8
   elseif op == 'e' then
-    local id = redis.call('XADD', ARGV[i+1], 'MAXLEN', '~', ARGV[i+4], '*', 'f', ARGV[i+2])
-    redis.call('EXPIRE', ARGV[i+1], ARGV[i+5])
-    local p = ARGV[i+2]
-    local c = string.find(p, ',', 1, true)
-    redis.call('PUBLISH', ARGV[i+3], id .. '\n' .. string.sub(p, 1, c) .. '"id":"' .. id .. '",' .. string.sub(p, c + 1))
+    send(ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5])
     i = i + 6
   else
     return redis.error_reply('callpop: unknown commit op ' .. tostring(op))
@@ -80,4 +88,54 @@ if ARGV[1] == '' then return {active, newest} end
 local exact = redis.call('XRANGE', KEYS[2], ARGV[1], ARGV[1], 'COUNT', 1)
 local after = redis.call('XRANGE', KEYS[2], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])
 return {active, newest, exact, after}
+`)
+
+// markSeenScript marks missed calls seen for one user, each atomically with
+// its "seen" frame. It looks every id up in the user's recent calls first
+// and touches nothing for an id not there, not missed, or already seen:
+// a client naming ids can neither create keys nor reach another user's
+// calls. The call's shared record, while Redis still keeps it, remembers
+// the user in seen_by (event.CallRecord.MarkSeen), so a later rating keeps
+// the call seen; it is never created here. The record is re-encoded by
+// cjson: other key order and escapes, the same JSON to encoding/json (a
+// node's cached copy of it then fails commitScript's compare-and-set and is
+// read again).
+//
+// KEYS[1] recent hash, KEYS[2] recent zset, KEYS[3] log stream. ARGV[1]
+// channel, ARGV[2] log maxlen, ARGV[3] log TTL in seconds, ARGV[4] the call
+// record key prefix, ARGV[5] the user key, then pairs of callid and its
+// seen frame. Returns how many calls changed; a repeated id counts once.
+var markSeenScript = goredis.NewScript(luaSend + `
+local marked = 0
+local i = 6
+while i + 1 <= #ARGV do
+  local id, frame = ARGV[i], ARGV[i+1]
+  i = i + 2
+  local raw = false
+  if redis.call('ZSCORE', KEYS[2], id) then raw = redis.call('HGET', KEYS[1], id) end
+  local ok, r = false, nil
+  if raw then ok, r = pcall(cjson.decode, raw) end
+  if ok and type(r) == 'table' and r.direction == 'in' and r.status ~= 'Success' and r.seen ~= true then
+    r.seen = true
+    redis.call('HSET', KEYS[1], id, cjson.encode(r))
+    local ck = ARGV[4] .. id
+    local cur = redis.call('GET', ck)
+    local okc, c = false, nil
+    if cur then okc, c = pcall(cjson.decode, cur) end
+    if okc and type(c) == 'table' then
+      if type(c.seen_by) ~= 'table' then c.seen_by = {} end
+      local has = false
+      for _, u in ipairs(c.seen_by) do
+        if u == ARGV[5] then has = true end
+      end
+      if not has then
+        table.insert(c.seen_by, ARGV[5])
+        redis.call('SET', ck, cjson.encode(c), 'KEEPTTL')
+      end
+    end
+    send(KEYS[3], frame, ARGV[1], ARGV[2], ARGV[3])
+    marked = marked + 1
+  end
+end
+return marked
 `)

@@ -139,7 +139,7 @@ func newServer(cfg *config, log *zap.Logger, opt serverOptions) (*server, error)
 	}
 	s.tickets = auth.NewTickets(s.broker, 0)
 	s.api = api.New(api.Config{AllowOrigin: allowOrigin, TrustedProxies: cfg.trusted, Tickets: s.tickets},
-		pbxClient, s.broker, s.broker, log)
+		pbxClient, s.broker, log)
 	s.handler = s.routes(wh, opt.routes)
 	return s, nil
 }
