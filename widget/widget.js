@@ -68,7 +68,8 @@
   // event.Reconnect): 4500 and up stop; 4001 refresh the token first (stop when we cannot); a
   // socket that never opened was most likely refused (HTTP 401 before the
   // upgrade, the browser only sees 1006), so refresh the token when we can;
-  // everything else (1012 restart, 4000 slow, 4002, 4003, lost) reconnects.
+  // everything else (1008 too many frames, 1009 frame too big, 1012 restart,
+  // 4000 slow, 4002, 4003, lost) reconnects.
   // why names the reason for the status tooltip.
   function closeAction(code, opened, canRefresh) {
     if (code >= 4500) return { stop: true, why: code };
@@ -192,7 +193,7 @@
       xfer: 'Звонок переведён', resp: 'Ответственный', dept: 'Отдел', via: 'На номер', crm: 'Открыть в CRM',
       hide: 'Скрыть', by: 'Ответил(а): ', live: 'Подключено', reconnecting: 'Переподключение', offline: 'Нет связи',
       connecting: 'подключение', lost: 'связь потеряна', refused: 'сервер недоступен или токен отклонён',
-      1012: 'перезапуск сервера', 4000: 'не успевали получать события', 4001: 'срок токена истёк',
+      1008: 'слишком много сообщений', 1012: 'перезапуск сервера', 4000: 'не успевали получать события', 4001: 'срок токена истёк',
       4002: 'сервис временно недоступен', 4003: 'открыто слишком много вкладок', 4500: 'токен не подходит',
       4501: 'ошибка протокола',
       call: 'Перезвонить', fail: 'Не удалось позвонить', calling: 'Звоним', panel: 'Звонки и настройки',
@@ -203,7 +204,7 @@
       xfer: 'Call transferred', resp: 'Responsible', dept: 'Department', via: 'Dialled', crm: 'Open in CRM',
       hide: 'Dismiss', by: 'Answered by ', live: 'Connected', reconnecting: 'Reconnecting', offline: 'Offline',
       connecting: 'connecting', lost: 'connection lost', refused: 'server unreachable or token refused',
-      1012: 'server restart', 4000: 'too slow to keep up', 4001: 'token expired',
+      1008: 'too many messages', 1012: 'server restart', 4000: 'too slow to keep up', 4001: 'token expired',
       4002: 'service temporarily unavailable', 4003: 'too many open tabs', 4500: 'token not valid here',
       4501: 'protocol error',
       call: 'Call back', fail: 'Call failed', calling: 'Calling', panel: 'Calls and settings',
