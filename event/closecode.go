@@ -1,9 +1,13 @@
 package event
 
 // WebSocket close codes callpop sends, shared with the widget (widget.js keeps
-// the same table). 1012 and 4000–4499 mean "reconnect" (with back-off);
+// the same table). 1008, 1012 and 4000–4499 mean "reconnect" (with back-off);
 // 4500–4999 mean "stop: reconnecting will not help".
 const (
+	// ClosePolicy: the client sent more frames than a session may (see
+	// hub.DefaultInboundRate); reconnect with back-off (RFC 6455 "policy
+	// violation").
+	ClosePolicy = 1008
 	// CloseRestart: the node is shutting down; reconnect, the load balancer
 	// picks another node (RFC 6455 "service restart").
 	CloseRestart = 1012

@@ -38,6 +38,17 @@ const (
 	DefaultMaxSessionsPerUser = 32
 	// DefaultReadLimit caps an inbound frame; clients only send small acks.
 	DefaultReadLimit = 1024
+	// DefaultInboundRate and DefaultInboundBurst bound the frames one session
+	// may send, whatever they are (acks, pongs, pings): DefaultInboundRate a
+	// second on average, DefaultInboundBurst at once. A widget sends a pong
+	// per ping (one every 25 s) and an ack per card frame it shows (widget.js
+	// show): a manager's busiest minute is a few frames a second, and a
+	// catch-up after the broker's reconnect (session.catchUp) writes a burst
+	// of frames that are all acked. A session past the bound is closed with
+	// event.ClosePolicy; its widget reconnects with back-off. Each frame costs
+	// a read, a parse and a metric: unbounded, one socket took a whole core.
+	DefaultInboundRate  = 20
+	DefaultInboundBurst = 100
 )
 
 // Config configures a Hub; zero values take the defaults.
@@ -48,6 +59,10 @@ type Config struct {
 	HelloTimeout       time.Duration
 	MaxSessionsPerUser int
 	ReadLimit          int64
+	// InboundRate (frames a second) and InboundBurst bound what one session
+	// may send; see DefaultInboundRate.
+	InboundRate  float64
+	InboundBurst int
 	// CheckOrigin reports whether the upgrade request's page may connect;
 	// nil allows only requests from their own origin (auth.SameOrigin).
 	CheckOrigin func(r *http.Request) bool
@@ -68,6 +83,13 @@ type Hub struct {
 	stopPing context.CancelFunc
 	pingDone chan struct{}
 	poll     *poller // nil where sockets cannot be polled: sessions keep a reader goroutine
+
+	// The inbound limit (session.allowFrame), in nanoseconds since epoch,
+	// a monotonic clock: a frame's cost, and how far ahead of the clock a
+	// session's budget may run before it is spent.
+	epoch       time.Time
+	frameCost   int64
+	frameBudget int64
 }
 
 // New returns a hub fed by sub; it registers itself as sub's handler.
@@ -91,11 +113,19 @@ func New(cfg Config, sub event.Subscriber, log *zap.Logger, reg prometheus.Regis
 	if cfg.ReadLimit <= 0 {
 		cfg.ReadLimit = DefaultReadLimit
 	}
+	if cfg.InboundRate <= 0 {
+		cfg.InboundRate = DefaultInboundRate
+	}
+	if cfg.InboundBurst <= 0 {
+		cfg.InboundBurst = DefaultInboundBurst
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Hub{
 		cfg: cfg, sub: sub, log: log.Named("hub"), metrics: newMetrics(reg),
 		users: map[string][]*session{}, stopPing: cancel, pingDone: make(chan struct{}),
+		epoch: time.Now(), frameCost: max(int64(float64(time.Second)/cfg.InboundRate), 1),
 	}
+	h.frameBudget = h.frameCost * int64(cfg.InboundBurst)
 	if p, err := newPoller(h.log); err == nil {
 		h.poll = p
 	} else {
@@ -148,7 +178,13 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	conn, err := websocket.Accept(sb, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // the origin was checked above, against our own list
 		CompressionMode:    websocket.CompressionDisabled,
-		OnPongReceived:     func(context.Context, []byte) { s.pingSent.Store(0) },
+		// Control frames that coder/websocket reads itself count against the
+		// inbound limit too (pass consumes most pongs before it: peek).
+		OnPingReceived: func(context.Context, []byte) bool { return s.allowFrame() },
+		OnPongReceived: func(context.Context, []byte) {
+			s.pingSent.Store(0)
+			s.allowFrame()
+		},
 	})
 	if err != nil {
 		h.log.Debug("upgrade failed", zap.Error(err))

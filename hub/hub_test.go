@@ -1,6 +1,7 @@
 package hub_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -60,7 +61,20 @@ func (h *testHub) dial(tb testing.TB, user string, ttl time.Duration, opts *webs
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, h.url+"?token="+tok, opts)
+	// The token in a header: the hub's tests are about sockets, not about
+	// how the widget authenticates (tickets; see auth.RequireSocketUser).
+	if opts == nil {
+		opts = &websocket.DialOptions{}
+	} else {
+		o := *opts
+		opts = &o
+	}
+	opts.HTTPHeader = opts.HTTPHeader.Clone()
+	if opts.HTTPHeader == nil {
+		opts.HTTPHeader = http.Header{}
+	}
+	opts.HTTPHeader.Set("Authorization", "Bearer "+tok)
+	c, _, err := websocket.Dial(ctx, h.url, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -263,4 +277,218 @@ func TestOversizedClientFrameClosesTheSession(t *testing.T) {
 		t.Fatalf("closed with %d, want %d (message too big)", code, websocket.StatusMessageTooBig)
 	}
 	waitSessions(t, h, 0)
+}
+
+// maskedFrame encodes a small final masked client frame: the first header
+// byte (FIN and the opcode), then the payload.
+func maskedFrame(b0 byte, p []byte) []byte {
+	mask := [4]byte{1, 2, 3, 4}
+	b := append([]byte{b0, 0x80 | byte(len(p))}, mask[:]...)
+	for i, c := range p {
+		b = append(b, c^mask[i%4])
+	}
+	return b
+}
+
+// dialRaw dials like dial and also hands back the client's socket, so a
+// test can write frames the client library would not send (unasked pongs),
+// and many in one write. Between the library's own writes the stream is the
+// test's.
+func (h *testHub) dialRaw(tb testing.TB, user string) (*websocket.Conn, net.Conn) {
+	tb.Helper()
+	conns := make(chan net.Conn, 1)
+	var d net.Dialer
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err == nil {
+			conns <- c
+		}
+		return c, err
+	}}
+	c := h.dial(tb, user, time.Hour, &websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}})
+	return c, <-conns
+}
+
+// A session that sends frames faster than its limit, whatever they are, is
+// closed with 1008 once past the burst; the user's other sessions go on.
+func TestFloodingSessionIsClosedWithPolicyViolation(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		frame []byte
+	}{
+		{"acks", maskedFrame(0x81, []byte(`{"type":"ack","id":"1-0"}`))},
+		{"pongs", maskedFrame(0x8A, nil)}, // consumed by the pass itself (inbound.go peek)
+		{"pings", maskedFrame(0x89, []byte("p"))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newTestHub(t, hub.Config{})
+			other := h.dial(t, "andy", time.Hour, nil)
+			read(t, other)
+			flood, raw := h.dialRaw(t, "andy")
+			read(t, flood)
+			// Ten bursts' worth in one write: far past the limit however slowly
+			// a loaded machine reads them.
+			if _, err := raw.Write(bytes.Repeat(tc.frame, 10*hub.DefaultInboundBurst)); err != nil {
+				t.Fatal(err)
+			}
+			if code := closeStatus(t, flood); code != event.ClosePolicy {
+				t.Fatalf("flooding session closed with %d, want %d", code, event.ClosePolicy)
+			}
+			waitSessions(t, h, 1)
+			if n := counter(t, h.reg, "callpop_sessions_dropped_total", "flood"); n != 1 {
+				t.Fatalf("dropped{reason=flood} = %v, want 1", n)
+			}
+			h.incoming(t, "andy", "after", "")
+			if f := read(t, other); f["callid"] != "after" {
+				t.Fatalf("the other session got %v", f)
+			}
+		})
+	}
+}
+
+// shown reads how many "shown" delays were observed: one per ack taken.
+func shown(tb testing.TB, reg *prometheus.Registry) uint64 {
+	tb.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "callpop_frame_delay_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "stage" && l.GetValue() == "shown" {
+					return m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// ack sends acks for ids and waits until the hub has read them all, taken or
+// ignored, so the metrics reflect them.
+func (h *testHub) ack(tb testing.TB, c *websocket.Conn, ids ...string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	read := func() float64 {
+		return counter(tb, h.reg, "callpop_frames_acked_total", "") + counter(tb, h.reg, "callpop_acks_ignored_total", "")
+	}
+	want := read() + float64(len(ids))
+	for _, id := range ids {
+		if err := c.Write(ctx, websocket.MessageText, []byte(`{"type":"ack","id":"`+id+`"}`)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	for read() != want {
+		if ctx.Err() != nil {
+			tb.Fatalf("%v acks read, want %v", read(), want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// An ack for an id never written to the session (a forgery: "1-0" once
+// added 56 years to the "shown" delay; an id of the user's log not sent yet;
+// something that is no id) changes no metric but the ignored count, and
+// leaves the session open.
+func TestAckOfAFrameNeverSentIsIgnored(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, hub.Config{})
+	c := h.dial(t, "andy", time.Hour, nil)
+	read(t, c)
+	h.incoming(t, "andy", "c1", "")
+	id := read(t, c)["id"].(string)
+	next, _ := event.ParseID(id)
+	next.Seq++
+
+	h.ack(t, c, "1-0", next.String(), "x")
+	if n := shown(t, h.reg); n != 0 {
+		t.Fatalf("%d shown delays observed for ids never sent, want 0", n)
+	}
+	if n := counter(t, h.reg, "callpop_acks_ignored_total", ""); n != 3 {
+		t.Fatalf("acks ignored = %v, want 3", n)
+	}
+	h.ack(t, c, id) // and the session still takes a real one
+	if n := shown(t, h.reg); n != 1 {
+		t.Fatalf("%d shown delays observed, want 1", n)
+	}
+}
+
+// An ack counts once: a repeat is ignored.
+func TestRepeatedAckIsObservedOnce(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, hub.Config{})
+	c := h.dial(t, "andy", time.Hour, nil)
+	read(t, c)
+	h.incoming(t, "andy", "c1", "")
+	id := read(t, c)["id"].(string)
+
+	h.ack(t, c, id)
+	if n := shown(t, h.reg); n != 1 {
+		t.Fatalf("%d shown delays observed, want 1", n)
+	}
+	h.ack(t, c, id)
+	if n := shown(t, h.reg); n != 1 {
+		t.Fatalf("%d shown delays observed after a repeated ack, want 1", n)
+	}
+	if a, i := counter(t, h.reg, "callpop_frames_acked_total", ""), counter(t, h.reg, "callpop_acks_ignored_total", ""); a != 1 || i != 1 {
+		t.Fatalf("acked %v, ignored %v; want 1 and 1", a, i)
+	}
+}
+
+// Only the last frames written may be acked: an ack that comes after
+// hub.SentSlots newer frames is ignored, the newest frame's is taken.
+func TestAckOfAnOldFrameIsIgnored(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, hub.Config{})
+	c := h.dial(t, "andy", time.Hour, nil)
+	read(t, c)
+	var ids []string
+	for i := range hub.SentSlots + 1 {
+		h.incoming(t, "andy", fmt.Sprintf("c%d", i), "")
+		ids = append(ids, read(t, c)["id"].(string))
+	}
+	h.ack(t, c, ids[0])
+	if n := shown(t, h.reg); n != 0 {
+		t.Fatalf("%d shown delays observed for a frame %d frames old, want 0", n, hub.SentSlots)
+	}
+	h.ack(t, c, ids[len(ids)-1])
+	if n := shown(t, h.reg); n != 1 {
+		t.Fatalf("%d shown delays observed, want 1", n)
+	}
+}
+
+// The limit lets a whole burst through and closes on the frame after it. At
+// one frame per thousand seconds no budget comes back during the test, and
+// no ping (so no pong) comes within the hour.
+func TestInboundLimitAllowsItsBurstExactly(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, hub.Config{InboundRate: 0.001, InboundBurst: 10, PingInterval: time.Hour})
+	c := h.dial(t, "andy", time.Hour, nil)
+	read(t, c)
+	h.incoming(t, "andy", "c1", "")
+	id := read(t, c)["id"].(string)
+	acks := []string{id}
+	for range 9 {
+		acks = append(acks, "1-0")
+	}
+	h.ack(t, c, acks...)
+	h.incoming(t, "andy", "c2", "")
+	if f := read(t, c); f["callid"] != "c2" {
+		t.Fatalf("after a full burst the session got %v", f)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Write(ctx, websocket.MessageText, []byte(`{"type":"ack","id":"1-0"}`)); err != nil { // the 11th
+		t.Fatal(err)
+	}
+	if code := closeStatus(t, c); code != event.ClosePolicy {
+		t.Fatalf("closed with %d, want %d", code, event.ClosePolicy)
+	}
 }

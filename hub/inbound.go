@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"syscall"
+	"time"
 
 	"github.com/coder/websocket"
 	"go.uber.org/zap"
@@ -132,6 +133,9 @@ func (s *session) peek() error {
 			return err
 		}
 		_, _ = s.br.Discard(n)
+		if !s.allowFrame() {
+			return errClosing
+		}
 		if s.br.Buffered() == 0 {
 			return errWouldBlock // the re-arm reports whatever arrives next
 		}
@@ -160,16 +164,58 @@ func (s *session) read() {
 	}
 }
 
-// handle takes one client message: acks only.
+// handle takes one client message: acks only. An ack counts, and times the
+// frame's "shown" stage, only for a frame written to this session lately, and
+// once; any other (an old widget's after a reconnect, a repeat, a forgery) is
+// ignored.
 func (s *session) handle(typ websocket.MessageType, data []byte) {
+	if !s.allowFrame() {
+		return // the close handshake reads on
+	}
 	var ack event.Ack
 	if typ != websocket.MessageText || json.Unmarshal(data, &ack) != nil || ack.Type != "ack" {
 		s.close(event.CloseProtocol, "unreadable client frame")
-		return // the close handshake reads on
+		return
 	}
-	s.hub.metrics.acks.Inc()
-	if id, ok := event.ParseID(ack.ID); ok {
+	if id, ok := event.ParseID(ack.ID); ok && s.takeSent(id) {
+		s.hub.metrics.acks.Inc()
 		s.hub.metrics.observe("shown", id)
+		return
+	}
+	s.hub.metrics.acksIgnored.Inc()
+}
+
+// takeSent reports whether id is one of the last frames written and not
+// acked yet, and marks it acked.
+func (s *session) takeSent(id event.ID) bool {
+	k := ackKey(id)
+	if k == 0 {
+		return false
+	}
+	for i := range s.sent {
+		if s.sent[i].CompareAndSwap(k, 0) {
+			return true
+		}
+	}
+	return false
+}
+
+// allowFrame counts one inbound frame against the session's limit (a
+// generic cell rate algorithm: a token bucket in one word) and reports
+// whether it is within; past it, the session is closed with
+// event.ClosePolicy. It neither allocates nor waits.
+func (s *session) allowFrame() bool {
+	now := int64(time.Since(s.hub.epoch))
+	for {
+		at := s.inboundAt.Load()
+		next := max(at, now) + s.hub.frameCost
+		if next-now > s.hub.frameBudget {
+			s.drop("flood", event.ClosePolicy, "too many frames")
+			return false
+		}
+		if s.inboundAt.CompareAndSwap(at, next) {
+			return true
+		}
 	}
 }
 

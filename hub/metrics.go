@@ -12,10 +12,13 @@ type metrics struct {
 	sessions prometheus.Gauge
 	users    prometheus.Gauge
 	frames   prometheus.Counter
-	acks     prometheus.Counter
-	dropped  *prometheus.CounterVec
-	refused  *prometheus.CounterVec
-	resumes  *prometheus.CounterVec
+	acks     prometheus.Counter // acks taken: see session.handle
+	// acksIgnored counts acks for no frame written to the session lately,
+	// or repeated.
+	acksIgnored prometheus.Counter
+	dropped     *prometheus.CounterVec
+	refused     *prometheus.CounterVec
+	resumes     *prometheus.CounterVec
 	// delay is how long after the broker logged a frame (its id's time) it
 	// reached this node, was written to a socket, and was shown by a widget.
 	delay *prometheus.HistogramVec
@@ -35,9 +38,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		sessions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "callpop_sessions", Help: "Open WebSocket sessions on this node."}),
 		users:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "callpop_users_online", Help: "Users with at least one session on this node."}),
 		frames:   prometheus.NewCounter(prometheus.CounterOpts{Name: "callpop_frames_sent_total", Help: "Live call and history frames written to sessions."}),
-		acks:     prometheus.NewCounter(prometheus.CounterOpts{Name: "callpop_frames_acked_total", Help: "Cards the widgets reported on screen."}),
+		acks:     prometheus.NewCounter(prometheus.CounterOpts{Name: "callpop_frames_acked_total", Help: "Cards the widgets reported on screen (acks of frames written to that session, each counted once)."}),
+		acksIgnored: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "callpop_acks_ignored_total", Help: "Acks not counted: for no frame written to that session lately, or repeated.",
+		}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "callpop_sessions_dropped_total", Help: "Sessions closed by the server, by reason (slow, ping).",
+			Name: "callpop_sessions_dropped_total", Help: "Sessions closed by the server, by reason (slow, ping, flood).",
 		}, []string{"reason"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "callpop_sessions_refused_total", Help: "Sessions refused, by reason.",
@@ -51,8 +57,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"stage"}),
 	}
+	for _, reason := range []string{"slow", "ping", "flood"} {
+		m.dropped.WithLabelValues(reason) // exported at 0, so rate() sees the first one
+	}
 	if reg != nil {
-		reg.MustRegister(m.sessions, m.users, m.frames, m.acks, m.dropped, m.refused, m.resumes, m.delay)
+		reg.MustRegister(m.sessions, m.users, m.frames, m.acks, m.acksIgnored, m.dropped, m.refused, m.resumes, m.delay)
 	}
 	return m
 }

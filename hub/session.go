@@ -26,6 +26,10 @@ import (
 const (
 	readBufferSize  = 256 // inbound frames are acks of ~40 bytes
 	writeBufferSize = 64  // frames gather in the coalescer, not here: this only joins a frame's header and body
+	// sentSlots live frames per session may be acked: a widget acks a frame
+	// as it shows it, one round trip later, and a session gets a few frames a
+	// minute. Eight words keep the session struct in its 256-byte size class.
+	sentSlots = 8
 )
 
 // session is one browser socket.
@@ -39,7 +43,17 @@ type session struct {
 	user     string
 	expires  time.Time
 	pingSlot uint8
+	sentNext uint8        // the slot of sent the next frame takes; touched only by the writer of the moment
 	pingSent atomic.Int64 // unix nanoseconds of the ping not answered yet; 0: none
+
+	// inboundAt is the inbound limit's clock (see allowFrame): when, in
+	// nanoseconds since the hub's epoch, the frames counted so far are paid
+	// for. The reader counts; so may the closer, reading the close handshake.
+	inboundAt atomic.Int64
+	// sent holds the last live frames written, as ackKeys, 0 once acked:
+	// only their acks are taken (see takeSent). Atomic because the writer
+	// fills slots while the reader empties them.
+	sent [sentSlots]atomic.Uint64
 
 	// rawMu is held by whoever reads the socket outside coder/websocket's
 	// Read (a pass peeking, the closer's handshake), so they never overlap.
@@ -136,6 +150,7 @@ func (s *session) flush() {
 			if !s.last.Less(m.ID) {
 				continue // already sent, in the snapshot, the replay or a catch-up
 			}
+			s.noteSent(m.ID) // before the write: the ack may come back before it returns
 			if err := s.write(m.Data); err != nil {
 				s.close(event.CloseRestart, "write failed")
 				break
@@ -278,6 +293,7 @@ func (s *session) catchUp() error {
 		if !s.last.Less(m.ID) {
 			continue
 		}
+		s.noteSent(m.ID) // widgets show a catch-up's frames, and ack them
 		if err := s.write(m.Data); err != nil {
 			return err
 		}
@@ -285,6 +301,27 @@ func (s *session) catchUp() error {
 		s.hub.metrics.frames.Inc()
 	}
 	return nil
+}
+
+// noteSent records that the live frame id is about to be written, so its
+// ack will be taken; the oldest of sentSlots gives way. Frames replayed after
+// hello are not recorded: widgets do not show them as new cards (widget.js
+// onFrame), so they send no ack for them.
+func (s *session) noteSent(id event.ID) {
+	if k := ackKey(id); k != 0 {
+		s.sent[s.sentNext%sentSlots].Store(k)
+		s.sentNext++
+	}
+}
+
+// ackKey packs id into one word for sent; 0, never stored, for an id it
+// cannot hold (a time past the year 10889, more than 65,535 events for one
+// user in one millisecond) or the zero ID.
+func ackKey(id event.ID) uint64 {
+	if id.MS == 0 || id.MS >= 1<<48 || id.Seq >= 1<<16 {
+		return 0
+	}
+	return id.MS<<16 | id.Seq
 }
 
 // write writes one text frame, through the coalescer itself unless

@@ -66,8 +66,8 @@
 
   // closeAction decides what a closed socket means (event/closecode.go,
   // event.Reconnect): 4500 and up stop; 4001 refresh the token first (stop when
-  // we cannot); everything else (1012 restart, 4000 slow, 4002, 4003, lost)
-  // reconnects. A socket that never opened was refused at the upgrade (the
+  // we cannot); everything else (1008 too many frames, 1009 frame too big, 1012
+  // restart, 4000 slow, 4002, 4003, lost) reconnects. A socket that never opened was refused at the upgrade (the
   // browser only sees 1006): its ticket was just issued, so the node is down
   // or the ticket came too late — a new ticket tells us more.
   // why names the reason for the status tooltip.
@@ -206,7 +206,7 @@
       hide: 'Скрыть', by: 'Ответил(а): ', live: 'Подключено', reconnecting: 'Переподключение', offline: 'Нет связи',
       connecting: 'подключение', lost: 'связь потеряна', unreachable: 'сервер недоступен',
       token: 'токен отклонён', origin: 'эта страница не допущена к серверу', busy: 'слишком много подключений',
-      1012: 'перезапуск сервера', 4000: 'не успевали получать события', 4001: 'срок токена истёк',
+      1008: 'слишком много сообщений', 1012: 'перезапуск сервера', 4000: 'не успевали получать события', 4001: 'срок токена истёк',
       4002: 'сервис временно недоступен', 4003: 'открыто слишком много вкладок', 4500: 'токен не подходит',
       4501: 'ошибка протокола',
       call: 'Перезвонить', fail: 'Не удалось позвонить', calling: 'Звоним', panel: 'Звонки и настройки',
@@ -218,7 +218,7 @@
       hide: 'Dismiss', by: 'Answered by ', live: 'Connected', reconnecting: 'Reconnecting', offline: 'Offline',
       connecting: 'connecting', lost: 'connection lost', unreachable: 'server unreachable',
       token: 'token refused', origin: "this page's origin is not allowed", busy: 'too many connections',
-      1012: 'server restart', 4000: 'too slow to keep up', 4001: 'token expired',
+      1008: 'too many messages', 1012: 'server restart', 4000: 'too slow to keep up', 4001: 'token expired',
       4002: 'service temporarily unavailable', 4003: 'too many open tabs', 4500: 'token not valid here',
       4501: 'protocol error',
       call: 'Call back', fail: 'Call failed', calling: 'Calling', panel: 'Calls and settings',

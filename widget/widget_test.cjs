@@ -49,6 +49,8 @@ test('backoff is full jitter under an exponential cap', () => {
 
 test('closeAction follows the close-code table', () => {
   assert.deepEqual(W.closeAction(1012, true, false), { why: 1012 });
+  assert.deepEqual(W.closeAction(1008, true, true), { why: 1008 }); // too many frames: back off, reconnect
+  assert.deepEqual(W.closeAction(1009, true, true), { why: 1009 }); // frame too big
   assert.deepEqual(W.closeAction(4000, true, true), { why: 4000 });
   assert.deepEqual(W.closeAction(4002, true, true), { why: 4002 });
   assert.deepEqual(W.closeAction(4003, true, true), { why: 4003 });
