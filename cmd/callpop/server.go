@@ -166,6 +166,9 @@ func (s *server) routes(wh http.Handler, extra func(*server, *httprouter.Router)
 	r.Handler(http.MethodGet, "/widget-panel.js", widget.PanelHandler(func(origin string) bool {
 		return s.cfg.origins.Allow(origin, "")
 	}))
+	r.Handler(http.MethodGet, "/widget.css", widget.StyleHandler(func(origin string) bool {
+		return s.cfg.origins.Allow(origin, "")
+	}))
 	r.HandlerFunc(http.MethodGet, "/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		jsonhttp.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
