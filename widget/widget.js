@@ -26,8 +26,8 @@
  * (ring | talk | out | missed | xfer), a .extra slot holding what the host's
  * renderExtra(call) returned (when given), and, on a missed card whose phone
  * can be dialled, a button.callback (disabled while the call is placed; a
- * failure shows in .note). The status dot is .dot[data-status] (live | reconnecting | offline)
- * with a title saying why; beside it button.open (aria-expanded) opens the
+ * failure shows in .note). The status dot is .dot[data-status] (live |
+ * reconnecting | offline) with a title saying why; beside it button.open (aria-expanded) opens the
  * panel, its .badge holding the unseen missed calls' count (hidden at 0). The
  * panel is .panel with switches (role=switch, aria-checked) [data-dnd] and
  * [data-group=<group id>], and recent calls [data-record=<callid>] with
