@@ -78,9 +78,12 @@ type Hello struct {
 }
 
 // Ack is the one client → server frame: a card for event ID is on screen.
+// Unstyled is set when the card is there without the widget's styles (the
+// page's Content-Security-Policy blocked them): on screen, but barely.
 type Ack struct {
-	Type string `json:"type"`
-	ID   string `json:"id"`
+	Type     string `json:"type"`
+	ID       string `json:"id"`
+	Unstyled bool   `json:"unstyled,omitempty"`
 }
 
 // WithID returns payload, an encoded frame whose first member is "type" and

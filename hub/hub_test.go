@@ -442,6 +442,32 @@ func TestRepeatedAckIsObservedOnce(t *testing.T) {
 	}
 }
 
+// TestUnstyledAcksAreCounted: a widget whose styles the page's CSP blocked
+// says so in its acks, and the node counts those cards apart.
+func TestUnstyledAcksAreCounted(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, hub.Config{})
+	c := h.dial(t, "andy", time.Hour, nil)
+	read(t, c)
+	h.incoming(t, "andy", "u1", "")
+	id := read(t, c)["id"].(string)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Write(ctx, websocket.MessageText, []byte(`{"type":"ack","id":"`+id+`","unstyled":true}`)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for counter(t, h.reg, "callpop_frames_acked_total", "") < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the unstyled ack was not taken")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := counter(t, h.reg, "callpop_frames_acked_unstyled_total", ""); n != 1 {
+		t.Fatalf("callpop_frames_acked_unstyled_total = %v, want 1", n)
+	}
+}
+
 // Only the last frames written may be acked: an ack that comes after
 // hub.SentSlots newer frames is ignored, the newest frame's is taken.
 func TestAckOfAnOldFrameIsIgnored(t *testing.T) {

@@ -179,6 +179,9 @@ func (s *session) handle(typ websocket.MessageType, data []byte) {
 	}
 	if id, ok := event.ParseID(ack.ID); ok && s.takeSent(id) {
 		s.hub.metrics.acks.Inc()
+		if ack.Unstyled {
+			s.hub.metrics.acksUnstyled.Inc()
+		}
 		s.hub.metrics.observe("shown", id)
 		return
 	}

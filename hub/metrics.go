@@ -16,9 +16,12 @@ type metrics struct {
 	// acksIgnored counts acks for no frame written to the session lately,
 	// or repeated.
 	acksIgnored prometheus.Counter
-	dropped     *prometheus.CounterVec
-	refused     *prometheus.CounterVec
-	resumes     *prometheus.CounterVec
+	// acksUnstyled counts taken acks whose card showed without the widget's
+	// styles (the CRM page's CSP blocked them): such a card is barely a card.
+	acksUnstyled prometheus.Counter
+	dropped      *prometheus.CounterVec
+	refused      *prometheus.CounterVec
+	resumes      *prometheus.CounterVec
 	// delay is how long after the broker logged a frame (its id's time) it
 	// reached this node, was written to a socket, and was shown by a widget.
 	delay *prometheus.HistogramVec
@@ -42,6 +45,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		acksIgnored: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "callpop_acks_ignored_total", Help: "Acks not counted: for no frame written to that session lately, or repeated.",
 		}),
+		acksUnstyled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "callpop_frames_acked_unstyled_total", Help: "Acked cards the widget showed without its styles (the page's Content-Security-Policy blocked them).",
+		}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "callpop_sessions_dropped_total", Help: "Sessions closed by the server, by reason (slow, ping, flood).",
 		}, []string{"reason"}),
@@ -61,7 +67,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.dropped.WithLabelValues(reason) // exported at 0, so rate() sees the first one
 	}
 	if reg != nil {
-		reg.MustRegister(m.sessions, m.users, m.frames, m.acks, m.acksIgnored, m.dropped, m.refused, m.resumes, m.delay)
+		reg.MustRegister(m.sessions, m.users, m.frames, m.acks, m.acksIgnored, m.acksUnstyled, m.dropped, m.refused, m.resumes, m.delay)
 	}
 	return m
 }

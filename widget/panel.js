@@ -157,40 +157,9 @@
   // ---------------------------------------------------------------------------
   // The panel.
 
-  const CSS = `
-.panel{width:340px;max-width:calc(100vw - 32px);max-height:min(520px,65vh);overflow:auto;background:#fff;
-border-radius:10px;box-shadow:0 6px 24px rgba(15,23,42,.2);padding:10px 12px 12px;animation:in .18s ease-out}
-.panel[hidden],.panel [hidden]{display:none}
-.ph{display:flex;align-items:center;gap:8px}
-.panel h2{flex:1;margin:0;font-size:15px}
-.panel h3{margin:12px 0 4px;font-size:12px;font-weight:600;letter-spacing:.03em;text-transform:uppercase;color:#5b6475}
-.sw{all:unset;box-sizing:border-box;display:flex;align-items:center;gap:8px;width:100%;padding:5px 0;cursor:pointer}
-.sw .l{flex:1}
-.tr{flex:none;position:relative;width:34px;height:20px;border-radius:10px;background:#c5cbd6;transition:background .15s}
-.tr::after{content:"";position:absolute;top:2px;left:2px;width:16px;height:16px;border-radius:50%;background:#fff;transition:left .15s}
-.sw[aria-checked=true] .tr{background:#27ae60}.sw[aria-checked=true] .tr::after{left:16px}
-.sw:disabled{cursor:not-allowed;opacity:.5}
-.panel [aria-disabled=true]{opacity:.6;cursor:progress}
-.msg,.off{font-size:13px;color:#c0392b;margin-top:6px}.msg:empty,.off:empty{display:none}
-.ch{display:flex;flex-wrap:wrap;align-items:center;gap:4px 12px}.ch h3{flex:1 0 100%}
-.lnk{all:unset;cursor:pointer;color:#2f80ed;font-size:13px;font-weight:600}
-.lnk:hover{text-decoration:underline}
-.only[aria-pressed=true]{color:#1d2433;text-decoration:underline}
-.list{list-style:none;margin:6px 0 0;padding:0}
-.rec{padding:8px 6px;border-top:1px solid #eef0f4}
-.rec[data-missed=true][data-seen=false]{background:#fdf0f0;border-left:3px solid #eb5757;padding-left:8px}
-.r1{display:flex;align-items:baseline;gap:8px}
-.kind{font-size:11px;font-weight:600;text-transform:uppercase;color:#5b6475}
-.rec[data-missed=true] .kind{color:#c0392b}
-.num{flex:1;font-weight:700;font-variant-numeric:tabular-nums;white-space:nowrap}
-.when,.info,.empty,.recerr{color:#5b6475;font-size:12px}.when{white-space:nowrap}
-.info{overflow-wrap:anywhere}
-.ra{display:flex;align-items:center;gap:12px;margin-top:4px}
-.panel .callback{margin:0;padding:2px 10px;font-size:13px;background:#e6f5ec;color:#1e7a45}
-.panel .callback:hover{background:#d2eedd}
-.panel audio{display:block;width:100%;height:32px;margin-top:6px}
-.panel :focus-visible{outline:2px solid #2f80ed;outline-offset:2px}
-@media (prefers-reduced-motion:reduce){.panel,.tr,.tr::after{animation:none;transition:none}}`;
+  // The panel's styles are in widget.css, which widget.js gives its shadow
+  // root: under a strict Content-Security-Policy a <style> here would be
+  // blocked, and the panel would show as an unstyled full-width block.
 
   // h creates an element with a class, text and attributes, appended to parent.
   function h(tag, cls, text, parent, attrs) {
@@ -212,7 +181,6 @@ border-radius:10px;box-shadow:0 6px 24px rgba(15,23,42,.2);padding:10px 12px 12p
     const lang = ctx.lang === 'en' ? 'en' : 'ru', t = TEXT[lang];
     const el = h('div', 'panel', '', null, { role: 'dialog', 'aria-label': t.title, tabindex: '-1' });
     el.hidden = true;
-    h('style', '', CSS, el);
     const head = h('div', 'ph', '', el);
     h('h2', '', t.title, head);
     const x = button('close', '\u00d7', head, { title: t.close, 'aria-label': t.close });

@@ -1,7 +1,14 @@
 // Package widget serves the embeddable call-popup widget (widget.js), its
-// panel (panel.js, served as /widget-panel.js) and the demo CRM page
-// (demo.html), all embedded in the binary, so `go build` needs no Node and a
-// deploy is one file.
+// panel (panel.js, served as /widget-panel.js), their styles (widget.css) and
+// the demo CRM page (demo.html), all embedded in the binary, so `go build`
+// needs no Node and a deploy is one file.
+//
+// widget.css is the one source of the widget's styles. It is served as
+// /widget.css and also put into the served widget.js (in place of the string
+// "__CALLPOP_CSS__"), which adopts it as a constructable stylesheet: that
+// needs no request and is allowed under a strict Content-Security-Policy
+// (style-src without 'unsafe-inline'). Browsers without constructable
+// stylesheets link /widget.css from the widget's shadow root instead.
 //
 // widget.js is the popup core and has a size budget (12 KiB gzipped, checked
 // by the tests); the panel — DND and department switches, recent calls — is
@@ -21,6 +28,7 @@ import (
 	"crypto/sha256"
 	_ "embed"
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -35,11 +43,31 @@ var panel []byte
 //go:embed demo.html
 var demoPage []byte
 
+//go:embed widget.css
+var style []byte
+
+// cssMark is the JavaScript string in widget.js that the served copy has
+// widget.css in place of.
+const cssMark = `"__CALLPOP_CSS__"`
+
 // Script returns the widget's source as served (for tests and tooling).
 func Script() []byte { return bytes.Clone(scriptAsset.body) }
 
 // Panel returns the panel's source as served (for tests and tooling).
 func Panel() []byte { return bytes.Clone(panelAsset.body) }
+
+// Style returns widget.css as served (for tests and tooling).
+func Style() []byte { return bytes.Clone(styleAsset.body) }
+
+// withCSS returns the script js with the stylesheet css, as a JSON (and so
+// JavaScript) string, in place of cssMark.
+func withCSS(js, css []byte) []byte {
+	q, err := json.Marshal(string(css))
+	if err != nil || bytes.Count(js, []byte(cssMark)) != 1 {
+		panic("widget: widget.js must hold " + cssMark + " exactly once") // the embedded files are broken
+	}
+	return bytes.Replace(js, []byte(cssMark), q, 1)
+}
 
 // stripComments drops whole-line comments, blank lines and indentation from
 // the embedded JavaScript before it is served: the source keeps its
@@ -76,7 +104,8 @@ func stripComments(src []byte) []byte {
 }
 
 var (
-	scriptAsset = newAsset(stripComments(script), "text/javascript; charset=utf-8")
+	styleAsset  = newAsset(stripComments(style), "text/css; charset=utf-8")
+	scriptAsset = newAsset(withCSS(stripComments(script), styleAsset.body), "text/javascript; charset=utf-8")
 	panelAsset  = newAsset(stripComments(panel), "text/javascript; charset=utf-8")
 	demoAsset   = newAsset(demoPage, "text/html; charset=utf-8")
 )
@@ -96,6 +125,14 @@ func Handler(allowed func(origin string) bool) http.Handler {
 // with the same allowed as Handler (CALLPOP_ALLOWED_ORIGINS).
 func PanelHandler(allowed func(origin string) bool) http.Handler {
 	return corsAsset(panelAsset, allowed)
+}
+
+// StyleHandler serves widget.css (GET /widget.css) on GET and HEAD, as
+// Handler serves widget.js: the stylesheet widget.js links from its shadow
+// root in browsers without constructable stylesheets. A <link> needs no CORS;
+// allowed lets the origins it admits read it with fetch() or crossorigin.
+func StyleHandler(allowed func(origin string) bool) http.Handler {
+	return corsAsset(styleAsset, allowed)
 }
 
 // corsAsset serves a, letting the origins allowed admits read it.

@@ -2,19 +2,32 @@
  * callpop widget: call popups for a CRM page (docs/contract.md, "Widget embed").
  *
  *   <script src="https://callpop.example.com/widget.js"></script>
- *   <script>CallPop.init({url, token, getToken, crmLink, lang, onEvent, sound, notify, telLinks})</script>
+ *   <script>CallPop.init({url, token, getToken, crmLink, lang, onEvent, sound, notify, telLinks, nonce, renderExtra})</script>
  *
  * One framework-free file, no build step. Everything lives in one <callpop-widget>
  * element with an open shadow root, so the host page's CSS cannot reach in and
  * ours cannot leak out; the only global is window.CallPop. The panel
  * (panel.js) is imported from the server when first opened.
  *
+ * Styles come from widget.css (widget.go puts it into this file as served) in
+ * a way a strict Content-Security-Policy allows: a constructable stylesheet
+ * (adoptedStyleSheets, not governed by style-src), else a <style> with the
+ * page's nonce (option nonce), else <link rel=stylesheet> to <url>/widget.css.
+ * No inline style attribute anywhere. When styles did not apply all the same,
+ * the status dot says so, onEvent gets {type:'warning', code:'unstyled'} and
+ * acks carry "unstyled":true.
+ *
+ * Keys: the widget handles keys only while focus is inside it (Escape
+ * dismisses the focused card, or closes the panel); the page's keys are
+ * never taken, stopped or acted on.
+ *
  * DOM contract (browser tests rely on it): each popup card is a [data-callid]
  * element with data-event (the call's last event for this user), data-state
- * (ring | talk | out | missed | xfer) and, when its phone can be dialled, a
- * button.callback (disabled while the call is placed; a failure shows in
- * .note). The status dot is .dot[data-status] (live | reconnecting | offline)
- * with a title saying why; beside it button.open (aria-expanded) opens the
+ * (ring | talk | out | missed | xfer), a .extra slot holding what the host's
+ * renderExtra(call) returned (when given), and, on a missed card whose phone
+ * can be dialled, a button.callback (disabled while the call is placed; a
+ * failure shows in .note). The status dot is .dot[data-status] (live |
+ * reconnecting | offline) with a title saying why; beside it button.open (aria-expanded) opens the
  * panel, its .badge holding the unseen missed calls' count (hidden at 0). The
  * panel is .panel with switches (role=switch, aria-checked) [data-dnd] and
  * [data-group=<group id>], and recent calls [data-record=<callid>] with
@@ -82,11 +95,13 @@
   // means, by its HTTP status (0: no answer the page may read — network down,
   // or CORS refused the page's origin): 401 refreshes the token (stops
   // without getToken), 403 stops (this page's origin is not allowed), the
-  // rest (429, 503, no answer) retries with back-off.
-  function ticketAction(st, canRefresh) {
+  // rest (429, 503, no answer) retries with back-off. A page cannot tell a
+  // CORS refusal from a server that is down; until one ticket came through
+  // (wasLive), the reason names both.
+  function ticketAction(st, canRefresh, wasLive) {
     if (st === 401) return canRefresh ? { refresh: true, why: 'token' } : { stop: true, why: 'token' };
     if (st === 403) return { stop: true, why: 'origin' };
-    if (!st) return { why: 'unreachable' };
+    if (!st) return { why: wasLive ? 'unreachable' : 'reach' };
     return { why: st === 429 ? 'busy' : 4002 };
   }
 
@@ -160,6 +175,11 @@
     return cards.map((c) => (c === old ? card : c)); // keeps its place in the stack
   }
 
+  // canCallBack reports whether a card offers "call back": only a missed
+  // call's, whose phone can be dialled (a ringing or running call is answered
+  // or already on the line, not called back).
+  const canCallBack = (c) => c.state === 'missed' && !!normPhone(c.f && c.f.phone);
+
   // expire drops short-lived cards whose time is up; the same array when none.
   function expire(cards, now) {
     return cards.some((c) => c.until && c.until <= now) ? cards.filter((c) => !c.until || c.until > now) : cards;
@@ -190,12 +210,6 @@
     return n;
   }
 
-  const internals = { fmtPhone, cmpId, backoff, closeAction, ticketAction, afterHello, fmtDur, crmHref, reduce, expire, normPhone, missed, unseen, BASE_MS, CAP_MS, MISSED_MS, XFER_MS };
-  if (typeof module === 'object' && module && module.exports && typeof window === 'undefined') {
-    module.exports = internals;
-  }
-  if (typeof document === 'undefined' || G.CallPop) return; // node, or loaded twice
-
   // ---------------------------------------------------------------------------
   // Texts.
 
@@ -210,7 +224,8 @@
       4002: 'сервис временно недоступен', 4003: 'открыто слишком много вкладок', 4500: 'токен не подходит',
       4501: 'ошибка протокола',
       call: 'Перезвонить', fail: 'Не удалось позвонить', calling: 'Звоним', panel: 'Звонки и настройки',
-      unseen: 'пропущенных',
+      unseen: 'пропущенных', reach: 'сервер недоступен или эта страница не допущена к нему',
+      csp: 'политика безопасности страницы (CSP) заблокировала стили виджета',
     },
     en: {
       ring: 'Incoming call', talk: 'In call', out: 'Outgoing call', missed: 'Missed call',
@@ -222,44 +237,20 @@
       4002: 'service temporarily unavailable', 4003: 'too many open tabs', 4500: 'token not valid here',
       4501: 'protocol error',
       call: 'Call back', fail: 'Call failed', calling: 'Calling', panel: 'Calls and settings',
-      unseen: 'missed',
+      unseen: 'missed', reach: "server unreachable, or this page's origin is not allowed",
+      csp: "the page's Content-Security-Policy blocked the widget's styles",
     },
   };
 
-  const CSS = `
-*{box-sizing:border-box}
-.w{position:fixed;right:16px;bottom:16px;z-index:2147483647;display:flex;flex-direction:column;align-items:flex-end;gap:8px;
-font:14px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:#1d2433;text-align:left}
-.stack{display:flex;flex-direction:column;gap:8px;width:320px;max-width:calc(100vw - 32px)}
-.stack:empty{display:none}
-.card{background:#fff;border-radius:10px;border-left:4px solid #2f80ed;box-shadow:0 6px 24px rgba(15,23,42,.2);padding:10px 12px 12px;animation:in .18s ease-out}
-.ring{border-color:#27ae60}.out{border-color:#8e44ad}.missed{border-color:#eb5757}.xfer{border-color:#f2994a}
-.head{display:flex;align-items:center;gap:8px;font-size:12px;letter-spacing:.03em;text-transform:uppercase;color:#5b6475}
-.state{flex:1;font-weight:600}
-.ring .state{color:#1e8a4c}.missed .state{color:#c0392b}
-.ring .state::before{content:"";display:inline-block;width:8px;height:8px;margin-right:6px;border-radius:50%;background:#27ae60;animation:pulse 1s infinite alternate}
-.timer{font-variant-numeric:tabular-nums}
-.close{all:unset;cursor:pointer;width:24px;height:24px;border-radius:50%;text-align:center;line-height:24px;font-size:18px;color:#5b6475}
-.close:hover{background:#eef0f4}
-.phone{font-size:18px;font-weight:700;margin:4px 0 2px;font-variant-numeric:tabular-nums}
-.name{font-weight:600;overflow-wrap:anywhere}
-.resp,.dept,.via{color:#5b6475;font-size:13px}
-.crm{display:inline-block;margin-top:8px;color:#2f80ed;font-weight:600;text-decoration:none}
-.crm:hover{text-decoration:underline}
-.callback{font:inherit;font-weight:600;cursor:pointer;border:0;border-radius:6px;padding:4px 12px;margin:8px 12px 0 0;background:#27ae60;color:#fff}
-.callback:disabled{opacity:.6}
-.bar{display:flex;align-items:center;gap:8px}
-.open{all:unset;position:relative;cursor:pointer;width:36px;height:36px;border-radius:50%;background:#fff;box-shadow:0 2px 10px #0004;text-align:center;line-height:36px;font-size:18px}
-.badge{position:absolute;top:-4px;right:-6px;padding:0 5px;border-radius:9px;background:#eb5757;color:#fff;font:700 11px/18px system-ui}
-.note{background:#1d2433;color:#fff;border-radius:8px;padding:6px 10px;font-size:13px;max-width:320px}
-.note:empty{display:none}
-.dot{width:10px;height:10px;margin:2px;border-radius:50%;background:#f2c94c;box-shadow:0 0 0 2px #fff}
-.dot[data-status=live]{background:#27ae60}.dot[data-status=offline]{background:#eb5757}
-.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
-:focus-visible{outline:2px solid #2f80ed;outline-offset:2px}
-@keyframes in{from{opacity:0;transform:translateY(8px)}}
-@keyframes pulse{to{opacity:.3}}
-@media (prefers-reduced-motion:reduce){.card,.ring .state::before{animation:none}}`;
+  const internals = { TEXT, canCallBack, fmtPhone, cmpId, backoff, closeAction, ticketAction, afterHello, fmtDur, crmHref, reduce, expire, normPhone, missed, unseen, BASE_MS, CAP_MS, MISSED_MS, XFER_MS };
+  if (typeof module === 'object' && module && module.exports && typeof window === 'undefined') {
+    module.exports = internals;
+  }
+  if (typeof document === 'undefined' || G.CallPop) return; // node, or loaded twice
+
+  // CSS is widget.css: widget.go puts it here, as a JSON string, when it
+  // serves this file.
+  const CSS = "__CALLPOP_CSS__";
 
   // The script's own origin: the default server URL.
   const SRC = document.currentScript && document.currentScript.src;
@@ -274,6 +265,36 @@ font:14px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:
     return e;
   }
 
+  // styleRoot gives root the widget's CSS in a way a strict Content-Security-
+  // Policy allows: a constructable stylesheet (style-src governs <style>,
+  // style attributes and fetched sheets, not sheets made by script; the
+  // browser tests check this in Chromium), else a <style> carrying the page's
+  // nonce, else a <link> to the server's /widget.css (then style-src must
+  // allow callpop's origin). It returns that <link>, whose styles arrive
+  // later, or null.
+  function styleRoot(root, base, nonce) {
+    if ('adoptedStyleSheets' in root) {
+      try {
+        const sheet = new CSSStyleSheet();
+        sheet.replaceSync(CSS);
+        root.adoptedStyleSheets = [sheet];
+        return null;
+      } catch (e) { /* not constructable (older Safari): fall back */ }
+    }
+    if (nonce) {
+      const st = document.createElement('style');
+      st.nonce = String(nonce);
+      st.textContent = CSS;
+      root.appendChild(st);
+      return null;
+    }
+    const l = document.createElement('link');
+    l.rel = 'stylesheet';
+    l.href = base + '/widget.css';
+    root.appendChild(l);
+    return l;
+  }
+
   let S = null; // the running widget, null before init / after destroy
 
   // start builds and connects one widget; it returns its handle.
@@ -283,12 +304,11 @@ font:14px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:
     const self = { base, o, token: o.token, stop };
     self.call = (p) => api(self, 'POST', '/api/call', { phone: normPhone(p) || String(p) });
 
-    // DOM: the host element's inline !important style beats any page rule;
-    // the shadow root keeps our CSS in and the page's out.
+    // DOM: the shadow root keeps our CSS in and the page's out; its
+    // :host{all:initial !important} beats any page rule on the host element.
     const host = document.createElement('callpop-widget');
-    host.setAttribute('style', 'all:initial !important');
     const root = host.attachShadow({ mode: 'open' });
-    h('style', '', CSS, root);
+    const link = styleRoot(root, base, o.nonce);
     const wrap = h('div', 'w', '', root);
     const note = h('div', 'note', '', wrap);
     note.setAttribute('role', 'status');
@@ -309,15 +329,39 @@ font:14px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:
     const busy = new Set(); // callids whose call back is in flight
     let miss = new Map(), panel = null, loading = null; // see unseen; the panel
     let ws = null, timer = 0, attempt = 0, refresh = false, stopped = false;
-    let lastId = null, helloLast = null, user = '', skew = 0, tick = 0, noteTimer = 0;
+    let lastId = null, helloLast = null, user = '', skew = 0, tick = 0, noteTimer = 0, wasLive = false;
+    // styled: whether widget.css applies (null until known); st: the status
+    // shown, for the dot's title.
+    let styled = null, st = ['reconnecting', ''];
+
+    // unstyled reports whether the page keeps our styles out right now: the
+    // wrapper is position:fixed through widget.css only.
+    const unstyled = () => host.isConnected && getComputedStyle(wrap).position !== 'fixed';
+
+    // checkStyle learns, once, whether the styles applied; when they did not
+    // (a page's CSP blocked them) it says so on the dot and to the host.
+    function checkStyle() {
+      if (stopped || styled !== null || !host.isConnected) return;
+      styled = !unstyled();
+      if (styled) return;
+      status(st[0], st[1]);
+      console.warn('CallPop: ' + t.csp + ' (docs/contract.md, "Widget embed")');
+      emit({ type: 'warning', code: 'unstyled', message: t.csp });
+    }
+    if (link) link.onload = link.onerror = checkStyle;
 
     // init may run from <head>, before there is a body to join.
-    const attach = () => { if (!stopped) document.body.appendChild(host); };
+    const attach = () => {
+      if (stopped) return;
+      document.body.appendChild(host);
+      if (!link) checkStyle();
+    };
     if (document.body) attach();
     else document.addEventListener('DOMContentLoaded', attach, { once: true });
 
     function status(s, why) {
-      const title = t[s] + (why ? ': ' + why : '');
+      st = [s, why];
+      const title = t[s] + (why ? ': ' + why : '') + (styled === false ? ' \u2014 ' + t.csp : '');
       dot.dataset.status = s;
       dot.title = title;
       dot.setAttribute('aria-label', title);
@@ -356,7 +400,8 @@ font:14px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:
       if (ct.responsible) h('div', 'resp', t.resp + ': ' + ct.responsible, el);
       if (f.groupRealName) h('div', 'dept', t.dept + ': ' + f.groupRealName, el);
       if (f.diversion) h('div', 'via', t.via + ': ' + fmtPhone(f.diversion), el);
-      if (normPhone(f.phone)) {
+      if (typeof o.renderExtra === 'function') extra(f, h('div', 'extra', '', el));
+      if (canCallBack(c)) {
         const b = h('button', 'callback', t.call, el);
         b.type = 'button';
         b.disabled = busy.has(c.callid);
@@ -379,6 +424,20 @@ font:14px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:
       }
       el._k = key(c);
       return el;
+    }
+
+    // extra puts what the host's renderExtra makes of call f into slot. It
+    // gets a copy of the frame (the cards' state stays ours); what it throws
+    // or returns that is no node is logged, and the card shows without it.
+    function extra(f, slot) {
+      try {
+        const x = o.renderExtra(JSON.parse(JSON.stringify(f)));
+        if (x == null) return;
+        if (typeof x.nodeType !== 'number') throw new TypeError('not a DOM node: ' + x);
+        slot.appendChild(x);
+      } catch (e) {
+        console.error('CallPop renderExtra:', e);
+      }
     }
 
     function render() {
@@ -544,13 +603,17 @@ font:14px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:
       if (ac && ac.state === 'suspended') ac.resume().catch(() => {});
     }
 
+    // onKey handles keys pressed while focus is inside the widget: it
+    // listens on the shadow root, which sees no other key, so the page's own
+    // keys (Escape closing its modal) are never taken. Escape dismisses the
+    // focused card, or closes the panel.
     function onKey(e) {
-      gesture();
-      if (e.key !== 'Escape') return;
+      if (e.key !== 'Escape' || e.defaultPrevented) return;
       const a = root.activeElement, el = a && a.closest('[data-callid]');
-      if (!el && panel && panel.open) return panel.toggle(); // Escape closes the panel first
-      const c = el ? { callid: el.dataset.callid } : cards.find((x) => !x.hidden);
-      if (c) dismiss(c.callid);
+      if (el) dismiss(el.dataset.callid);
+      else if (panel && panel.open) panel.toggle();
+      else return;
+      e.preventDefault(); // handled: the page's handlers can tell
     }
 
     // ---- the socket.
@@ -565,9 +628,12 @@ font:14px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:
           if (!j || typeof j.ticket !== 'string') throw Object.assign(new Error('HTTP ' + r.status), { status: r.status });
           return j.ticket;
         })
-        .then((tk) => { if (!stopped) open(tk); }, (err) => {
+        .then((tk) => {
+          wasLive = true; // this page's origin may reach the server
+          if (!stopped) open(tk);
+        }, (err) => {
           if (stopped) return;
-          const a = ticketAction(err.status || 0, !!o.getToken);
+          const a = ticketAction(err.status || 0, !!o.getToken, wasLive);
           if (a.stop) return status('offline', reason(a.why));
           again(a);
         });
@@ -670,7 +736,8 @@ font:14px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:
       set(reduce(cards, f, now));
       const c = cards.find((x) => x.callid === f.callid);
       if (c && !c.hidden && f.id && c.f === f && ws && ws.readyState === 1) {
-        ws.send(JSON.stringify({ type: 'ack', id: f.id }));
+        // An unstyled card is barely a card: the server counts those apart.
+        ws.send(JSON.stringify(unstyled() ? { type: 'ack', id: f.id, unstyled: true } : { type: 'ack', id: f.id }));
       }
       if (c && c.f === f && c.state === 'ring' && f.event === 'INCOMING') {
         const ct = f.contact || {};
@@ -698,7 +765,7 @@ font:14px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:
       clearTimeout(noteTimer);
       clearInterval(iv);
       if (ws) { ws.onclose = null; ws.close(1000); ws = null; }
-      document.removeEventListener('keydown', onKey, true);
+      document.removeEventListener('keydown', gesture, true);
       document.removeEventListener('pointerdown', gesture, true);
       document.removeEventListener('click', onTel);
       G.removeEventListener('online', onOnline);
@@ -708,7 +775,10 @@ font:14px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:
       host.remove();
     }
 
-    document.addEventListener('keydown', onKey, true);
+    root.addEventListener('keydown', onKey);
+    // Any key or pointer on the page is a user gesture (sound, notification
+    // permission); gesture never acts on the event.
+    document.addEventListener('keydown', gesture, true);
     document.addEventListener('pointerdown', gesture, true);
     if (o.telLinks) document.addEventListener('click', onTel);
     G.addEventListener('online', onOnline);

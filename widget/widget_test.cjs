@@ -72,7 +72,11 @@ test('ticketAction tells a refused token from a refused page and a busy server',
   assert.deepEqual(W.ticketAction(401, true), { refresh: true, why: 'token' });
   assert.deepEqual(W.ticketAction(401, false), { stop: true, why: 'token' });
   assert.deepEqual(W.ticketAction(403, true), { stop: true, why: 'origin' });
-  assert.deepEqual(W.ticketAction(0, true), { why: 'unreachable' }); // network down or CORS
+  // No readable answer: network down, or CORS refused the page's origin.
+  // Before any ticket came through the page cannot tell which, so the reason
+  // names both; after one did, the origin is evidently allowed.
+  assert.deepEqual(W.ticketAction(0, true, false), { why: 'reach' });
+  assert.deepEqual(W.ticketAction(0, true, true), { why: 'unreachable' });
   assert.deepEqual(W.ticketAction(429, true), { why: 'busy' });
   assert.deepEqual(W.ticketAction(503, true), { why: 4002 });
 });
@@ -212,6 +216,30 @@ test('reduce: timers fall back to "at", and a zero time is not a time', () => {
   const c2 = W.reduce([], frame('ACCEPTED', 'b', { started: undefined, at: undefined }), T0 + 5);
   assert.equal(c2[0].t0, T0 + 5);
   assert.equal(c2[0].t1, T0 + 5);
+});
+
+test('call back is offered on missed cards only', () => {
+  const card = (state, phone = '79101234567') => ({ state, f: { phone } });
+  for (const state of ['ring', 'talk', 'out', 'xfer']) assert.equal(W.canCallBack(card(state)), false, state);
+  assert.equal(W.canCallBack(card('missed')), true);
+  assert.equal(W.canCallBack(card('missed', 'anonymous')), false);
+  assert.equal(W.canCallBack(card('missed', '')), false);
+  // The card a CANCELLED frame leaves after ringing is the missed one.
+  const [c] = W.reduce(W.reduce([], frame('INCOMING', 'a'), T0), frame('CANCELLED', 'a'), T0 + 1);
+  assert.equal(c.state, 'missed');
+  assert.equal(W.canCallBack(c), true);
+});
+
+test('the widget has every text in both languages', () => {
+  const keys = (o) => Object.keys(o).sort();
+  assert.deepEqual(keys(W.TEXT.ru), keys(W.TEXT.en));
+  for (const lang of ['ru', 'en']) {
+    for (const [k, v] of Object.entries(W.TEXT[lang])) assert.ok(typeof v === 'string' && v, `${lang}.${k}`);
+  }
+  // The reasons ticketAction and checkStyle put on the status dot.
+  for (const k of ['token', 'origin', 'reach', 'unreachable', 'busy', 'csp']) assert.ok(W.TEXT.en[k] && W.TEXT.ru[k], k);
+  assert.match(W.TEXT.en.token, /token refused/);
+  assert.match(W.TEXT.en.csp, /Content-Security-Policy/);
 });
 
 test('the browser part stays out of node', () => {

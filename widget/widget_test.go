@@ -3,6 +3,7 @@ package widget
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -52,13 +53,16 @@ func TestScriptIsServedAsJavaScriptWithRevalidation(t *testing.T) {
 	if got := res.Header.Get("Content-Encoding"); got != "" {
 		t.Errorf("Content-Encoding %q without Accept-Encoding", got)
 	}
-	if !bytes.Equal(body(t, res), stripComments(script)) {
+	if !bytes.Equal(body(t, res), servedScript()) {
 		t.Error("body is not widget.js")
 	}
 	if !bytes.Contains(script, []byte("CallPop = {")) {
 		t.Error("widget.js does not define CallPop")
 	}
 }
+
+// servedScript is widget.js as it should be served: comments out, widget.css in.
+func servedScript() []byte { return withCSS(stripComments(script), stripComments(style)) }
 
 func TestETagIsStrongAndAnswers304(t *testing.T) {
 	t.Parallel()
@@ -120,7 +124,7 @@ func TestGzipIsServedWhenAcceptedAndUnderBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(plain, stripComments(script)) {
+	if !bytes.Equal(plain, servedScript()) {
 		t.Error("gunzipped body is not widget.js")
 	}
 }
@@ -422,5 +426,66 @@ func TestStripCommentsKeepsCodeAndDropsOnlyCommentLines(t *testing.T) {
 	// Served sources are still valid enough to hold every export marker.
 	if !bytes.Contains(Script(), []byte("CallPop")) || len(Script()) >= len(script) {
 		t.Fatal("served widget.js lost its code or was not stripped")
+	}
+}
+
+// TestStyleIsServedAndBuiltIntoTheScript: /widget.css serves widget.css
+// cache-safely, and the served widget.js holds the same CSS (one source),
+// as a JavaScript string the browser decodes back to it.
+func TestStyleIsServedAndBuiltIntoTheScript(t *testing.T) {
+	t.Parallel()
+	h := StyleHandler(func(o string) bool { return o == "https://crm.example.com" })
+	res := get(t, h, "Origin", "https://crm.example.com")
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", res.StatusCode)
+	}
+	for k, want := range map[string]string{
+		"Content-Type":                "text/css; charset=utf-8",
+		"Cache-Control":               "no-cache",
+		"X-Content-Type-Options":      "nosniff",
+		"Access-Control-Allow-Origin": "https://crm.example.com",
+	} {
+		if got := res.Header.Get(k); got != want {
+			t.Errorf("%s %q, want %q", k, got, want)
+		}
+	}
+	css := body(t, res)
+	if !bytes.Equal(css, stripComments(style)) || !bytes.Equal(Style(), css) {
+		t.Error("body is not widget.css")
+	}
+	for _, want := range []string{":host{all:initial !important}", ".w{position:fixed;", ".card{", ".panel{width:340px;", ".extra{"} {
+		if !bytes.Contains(css, []byte(want)) {
+			t.Errorf("widget.css lacks %s", want)
+		}
+	}
+	tag := res.Header.Get("ETag")
+	if tag == "" || tag == get(t, Handler(nil)).Header.Get("ETag") {
+		t.Errorf("ETag %q: missing or shared with widget.js", tag)
+	}
+	if res := get(t, h, "If-None-Match", tag); res.StatusCode != http.StatusNotModified {
+		t.Errorf("revalidation: status %d", res.StatusCode)
+	}
+	if res := get(t, h, "Accept-Encoding", "gzip"); !bytes.Equal(gunzip(t, body(t, res)), css) {
+		t.Error("gzip body is not widget.css")
+	}
+
+	js := Script()
+	if bytes.Contains(js, []byte(cssMark)) {
+		t.Fatal("served widget.js still holds the CSS placeholder")
+	}
+	m := regexp.MustCompile(`const CSS = ("(?:[^"\\]|\\.)*");`).FindSubmatch(js)
+	if m == nil {
+		t.Fatal("served widget.js has no CSS string")
+	}
+	var got string
+	if err := json.Unmarshal(m[1], &got); err != nil || got != string(css) {
+		t.Errorf("widget.js's CSS is not widget.css: %v", err)
+	}
+	// No inline styles anywhere: a strict CSP blocks them. (The one <style>
+	// widget.js makes carries the page's nonce.)
+	for name, src := range map[string][]byte{"widget.js": stripComments(script), "panel.js": stripComments(panel)} {
+		if m := regexp.MustCompile(`setAttribute\('style'|\.style\b|cssText|h\('style'`).Find(src); m != nil {
+			t.Errorf("%s sets an inline style (%q): a strict CSP blocks it", name, m)
+		}
 	}
 }

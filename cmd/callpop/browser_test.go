@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"html/template"
 	"image/png"
@@ -36,7 +37,8 @@ const (
 	chromiumPath = "/usr/bin/chromium"
 	// browserWait bounds every wait for the page to reach a state.
 	browserWait = 10 * time.Second
-	// screenshotPath is docs/img/popup.png from cmd/callpop, the tests' working directory.
+	// screenshotPath is docs/img/popup.png from cmd/callpop, the tests' working
+	// directory; written only with -update.
 	screenshotPath = "../../docs/img/popup.png"
 	// The directory knows this number; node.event posts it by default.
 	knownPhone     = "79101234567"
@@ -44,6 +46,10 @@ const (
 	knownContact   = "ООО Рога и Копыта"
 	crmLinkTmpl    = "https://crm.example.com/c?phone={phone}"
 )
+
+// update rewrites the README's screenshot (docs/img/popup.png); tests never
+// touch tracked files otherwise.
+var update = flag.Bool("update", false, "rewrite docs/img/popup.png from TestBrowserIncomingShowsCardWithPhoneAndContact")
 
 // startChromium starts one headless Chromium for t and returns the context of
 // its first tab. Chromium and every goroutine chromedp started are gone when
@@ -193,7 +199,8 @@ func browserConfig(t *testing.T, args ...string) *config {
 }
 
 // startPageNode runs a node like startNode, but on addr ("127.0.0.1:0" for
-// any free port), with the test directory and the test page at /test-page.
+// any free port), with the test directory, the test page at /test-page and
+// the embedding test page at /embed-page (browser_embed_test.go).
 // A busy addr (a node that just stopped there) is retried for a few seconds.
 func startPageNode(t *testing.T, cfg *config, addr string) *node {
 	t.Helper()
@@ -204,6 +211,7 @@ func startPageNode(t *testing.T, cfg *config, addr string) *node {
 	s, err := newServer(cfg, zaptest.NewLogger(t), serverOptions{directory: dir, routes: func(s *server, r *httprouter.Router) {
 		r.HandlerFunc(http.MethodGet, "/test-page", servePage(s))
 		r.HandlerFunc(http.MethodGet, "/test-token", serveToken(s))
+		r.HandlerFunc(http.MethodGet, "/embed-page", serveEmbedPage(s))
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -348,7 +356,8 @@ func (p *page) waitNoCard(callid string) widgetView {
 }
 
 // TestBrowserIncomingShowsCardWithPhoneAndContact also follows the call to
-// its end, and takes docs/img/popup.png (the README names this test).
+// its end, and with -update takes docs/img/popup.png (the README names this
+// test).
 func TestBrowserIncomingShowsCardWithPhoneAndContact(t *testing.T) {
 	t.Parallel()
 	n := startPageNode(t, browserConfig(t), "127.0.0.1:0")
@@ -391,9 +400,13 @@ func TestBrowserIncomingShowsCardWithPhoneAndContact(t *testing.T) {
 	}
 }
 
-// saveScreenshot writes the page as it is now to docs/img/popup.png.
+// saveScreenshot writes the page as it is now to docs/img/popup.png, with
+// -update only: `go test ./cmd/callpop -run TestBrowserIncomingShowsCardWithPhoneAndContact -update`.
 func saveScreenshot(t *testing.T, tab context.Context) {
 	t.Helper()
+	if !*update {
+		return
+	}
 	ctx, cancel := context.WithTimeout(tab, browserWait)
 	defer cancel()
 	img, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())

@@ -179,6 +179,7 @@ func (s *server) routes(wh http.Handler, extra func(*server, *httprouter.Router)
 		r.Handler(m, "/api/*path", apiHandler)
 	}
 	r.Handler(http.MethodGet, "/widget-panel.js", widget.PanelHandler(s.cfg.origins.Allow))
+	r.Handler(http.MethodGet, "/widget.css", widget.StyleHandler(s.cfg.origins.Allow))
 	r.HandlerFunc(http.MethodGet, "/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		jsonhttp.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

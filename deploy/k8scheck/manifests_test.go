@@ -446,7 +446,7 @@ func TestIngressRoutesThePublicSurfaceOnly(t *testing.T) {
 		}
 		return false
 	}
-	for _, p := range []string{"/", "/webhook", "/ws", "/api/ws-ticket", "/api/calls", "/api/groups/sales", "/widget.js", "/widget-panel.js"} {
+	for _, p := range []string{"/", "/webhook", "/ws", "/api/ws-ticket", "/api/calls", "/api/groups/sales", "/widget.js", "/widget-panel.js", "/widget.css"} {
 		if !routed(p) {
 			t.Errorf("%s is not routed: the PBX or the widget needs it", p)
 		}
