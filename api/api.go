@@ -73,17 +73,31 @@ type Config struct {
 	TicketBurst int
 }
 
-// API serves /api/*. Requests must carry a verified identity
-// (auth.JWT.RequireUser); OPTIONS preflights need none.
+// API serves /api/*, as routes for the node's one router (Routes).
+// Requests must carry a verified identity (auth.JWT.RequireUser); OPTIONS
+// preflights need none.
 type API struct {
 	cfg   Config
 	pbx   PBX
 	calls event.CallLog
 	log   *zap.Logger
-	mux   *http.ServeMux
 
 	limit       *guard.Limiter[string] // by user key
 	ticketLimit *guard.Limiter[string] // by user key, for POST /api/ws-ticket
+}
+
+// Route is one endpoint of the API for the node's router. Path marks a
+// wildcard segment as {name}; the router must set it as the request's
+// PathValue(name).
+type Route struct {
+	Method, Path string
+	Handler      http.Handler
+}
+
+type endpoint struct {
+	method, path string
+	handle       http.HandlerFunc
+	limit        *guard.Limiter[string]
 }
 
 // New returns the API. p may be an unconfigured *pbx.Client: PBX actions
@@ -107,25 +121,53 @@ func New(cfg Config, p PBX, calls event.CallLog, log *zap.Logger) *API {
 	a := &API{cfg: cfg, pbx: p, calls: calls, log: log.Named("api"),
 		limit:       guard.NewLimiter[string](float64(cfg.Rate), cfg.Burst),
 		ticketLimit: guard.NewLimiter[string](float64(cfg.TicketRate), cfg.TicketBurst)}
-	m := http.NewServeMux()
-	m.HandleFunc("POST /api/call", a.call)
-	m.HandleFunc("GET /api/dnd", a.getDND)
-	m.HandleFunc("PUT /api/dnd", a.setDND)
-	m.HandleFunc("GET /api/calls", a.recentCalls)
-	m.HandleFunc("POST /api/calls/seen", a.markSeen)
-	m.HandleFunc("GET /api/groups", a.groups)
-	m.HandleFunc("PUT /api/groups/{id}", a.setGroup)
-	if cfg.Tickets != nil {
-		m.HandleFunc("POST "+ticketPath, a.wsTicket)
-	}
-	a.mux = m
 	return a
 }
 
-// Handler returns the API behind auth: CORS and preflights first, then the
-// token, then the per-user rate limit.
-func (a *API) Handler(requireUser func(http.Handler) http.Handler) http.Handler {
-	authed := requireUser(http.HandlerFunc(a.serveAuthed))
+func (a *API) endpoints() []endpoint {
+	e := []endpoint{
+		{http.MethodPost, "/api/call", a.call, a.limit},
+		{http.MethodGet, "/api/dnd", a.getDND, a.limit},
+		{http.MethodPut, "/api/dnd", a.setDND, a.limit},
+		{http.MethodGet, "/api/calls", a.recentCalls, a.limit},
+		{http.MethodPost, "/api/calls/seen", a.markSeen, a.limit},
+		{http.MethodGet, "/api/groups", a.groups, a.limit},
+		{http.MethodPut, "/api/groups/{id}", a.setGroup, a.limit},
+	}
+	if a.cfg.Tickets != nil {
+		e = append(e, endpoint{http.MethodPost, ticketPath, a.wsTicket, a.ticketLimit})
+	}
+	return e
+}
+
+// Routes returns every endpoint of the API, each behind CORS, then the
+// token (requireUser), then its per-user rate limit; and for each path an
+// OPTIONS route answering CORS preflights.
+func (a *API) Routes(requireUser func(http.Handler) http.Handler) []Route {
+	var routes []Route
+	paths := map[string][]string{} // path → its methods, for preflights
+	var order []string
+	for _, e := range a.endpoints() {
+		limited := a.limited(e.limit, e.handle)
+		routes = append(routes, Route{e.method, e.path, a.cors(requireUser(limited))})
+		if paths[e.path] == nil {
+			order = append(order, e.path)
+		}
+		paths[e.path] = append(paths[e.path], e.method)
+	}
+	for _, p := range order {
+		allow := strings.Join(append(paths[p], http.MethodOptions), ", ")
+		routes = append(routes, Route{http.MethodOptions, p, a.cors(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Allow", allow) // an OPTIONS that is not a preflight
+			w.WriteHeader(http.StatusNoContent)
+		}))})
+	}
+	return routes
+}
+
+// cors admits a request from callpop's own origin or an allowed one (and
+// answers a preflight from an allowed one); it refuses the rest with 403.
+func (a *API) cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if origin := r.Header.Get("Origin"); origin != "" && !auth.SameOrigin(r, a.cfg.TrustedProxies) {
 			w.Header().Add("Vary", "Origin")
@@ -142,21 +184,19 @@ func (a *API) Handler(requireUser func(http.Handler) http.Handler) http.Handler 
 				return
 			}
 		}
-		authed.ServeHTTP(w, r)
+		next.ServeHTTP(w, r)
 	})
 }
 
-func (a *API) serveAuthed(w http.ResponseWriter, r *http.Request) {
-	id, _ := auth.FromContext(r.Context())
-	limit := a.limit
-	if r.URL.Path == ticketPath {
-		limit = a.ticketLimit
-	}
-	if !limit.Allow(id.Key) {
-		jsonhttp.Fail(w, jsonhttp.ErrTooManyRequests)
-		return
-	}
-	a.mux.ServeHTTP(w, r)
+// limited lets a user's requests through within limit.
+func (a *API) limited(limit *guard.Limiter[string], next http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !limit.Allow(identity(r).Key) {
+			jsonhttp.Fail(w, jsonhttp.ErrTooManyRequests)
+			return
+		}
+		next(w, r)
+	})
 }
 
 // decode reads a small JSON body into v, refusing unknown fields: a body
@@ -376,17 +416,17 @@ func (a *API) pbxError(w http.ResponseWriter, cmd string, err error) {
 	var pe *pbx.Error
 	switch {
 	case errors.Is(err, pbx.ErrNotConfigured):
-		jsonhttp.Write(w, http.StatusServiceUnavailable, map[string]string{"error": "PBX not configured"})
+		jsonhttp.Fail(w, jsonhttp.ErrPBXNotConfigured)
 		return
 	case errors.Is(err, pbx.ErrUnavailable):
 	case errors.As(err, &pe):
 		a.log.Warn("PBX refused", zap.String("cmd", cmd), zap.Int("status", pe.Status), zap.String("pbx_error", pe.Message))
-		jsonhttp.Write(w, http.StatusBadGateway, map[string]any{"error": "PBX refused: " + pe.Message, "pbx_status": pe.Status})
+		jsonhttp.Fail(w, jsonhttp.PBXRefused(pe.Message, pe.Status))
 		return
 	case errors.Is(err, pbx.ErrInvalidParameters):
 		jsonhttp.Fail(w, jsonhttp.ErrInvalidParameters)
 		return
 	}
 	a.log.Warn("PBX unavailable", zap.String("cmd", cmd), zap.Error(err))
-	jsonhttp.Write(w, http.StatusServiceUnavailable, map[string]string{"error": "PBX unavailable"})
+	jsonhttp.Fail(w, jsonhttp.ErrPBXUnavailable)
 }

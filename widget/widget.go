@@ -32,6 +32,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 //go:embed widget.js
@@ -183,33 +184,30 @@ func newAsset(body []byte, ctype string) *asset {
 	}
 }
 
+// serve answers a GET or HEAD for a with http.ServeContent, which handles
+// If-None-Match (304), ranges and HEAD; the router answers other methods.
+// The gzipped representation has its own ETag.
 func (a *asset) serve(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		h.Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
 	body, tag := a.body, a.etag
 	h.Add("Vary", "Accept-Encoding")
 	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
 		body, tag = a.gz, a.gzTag
 		h.Set("Content-Encoding", "gzip")
+		// ServeContent leaves Content-Length to the caller for an encoded
+		// body, and a range of a gzip stream of a few KiB helps no one: the
+		// whole body, its length known.
+		if r.Header.Get("Range") != "" {
+			r = r.Clone(r.Context())
+			r.Header.Del("Range")
+		}
+		h.Set("Content-Length", strconv.Itoa(len(body)))
 	}
 	h.Set("ETag", tag)
 	h.Set("Cache-Control", "no-cache")
 	h.Set("Content-Type", a.ctype)
 	h.Set("X-Content-Type-Options", "nosniff")
-	if noneMatch(r.Header.Get("If-None-Match"), tag) {
-		h.Del("Content-Encoding")
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusOK)
-	if r.Method == http.MethodGet {
-		w.Write(body)
-	}
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
 }
 
 // acceptsGzip reports whether an Accept-Encoding header admits gzip:
@@ -238,16 +236,4 @@ func acceptsGzip(header string) bool {
 		return gz > 0
 	}
 	return star > 0
-}
-
-// noneMatch reports whether an If-None-Match header matches etag, by weak
-// comparison as RFC 9110 13.1.2 asks.
-func noneMatch(header, etag string) bool {
-	for t := range strings.SplitSeq(header, ",") {
-		t = strings.TrimSpace(t)
-		if t == "*" || strings.TrimPrefix(t, "W/") == etag {
-			return true
-		}
-	}
-	return false
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -172,23 +173,48 @@ func (s *server) routes(wh http.Handler, extra func(*server, *httprouter.Router)
 	r.Handler(http.MethodPost, "/webhook", wh)
 	r.Handler(http.MethodPost, "/", wh)
 	r.Handler(http.MethodGet, "/ws", ws)
-	// Cross-origin reads only: a same-origin page needs no CORS header.
-	r.Handler(http.MethodGet, "/widget.js", widget.Handler(s.cfg.origins.Allow))
-	apiHandler := s.api.Handler(s.jwt.RequireUserOr(s.refusals.request("api")))
-	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodOptions} {
-		r.Handler(m, "/api/*path", apiHandler)
+	// Static files and probes answer HEAD too (load balancers and caches
+	// ask it); other methods get the router's JSON 405. The widget's files
+	// admit cross-origin reads only from allowed origins: a same-origin page
+	// needs no CORS header.
+	getOrHead := func(path string, h http.Handler) {
+		r.Handler(http.MethodGet, path, h)
+		r.Handler(http.MethodHead, path, h)
 	}
-	r.Handler(http.MethodGet, "/widget-panel.js", widget.PanelHandler(s.cfg.origins.Allow))
-	r.Handler(http.MethodGet, "/widget.css", widget.StyleHandler(s.cfg.origins.Allow))
-	r.HandlerFunc(http.MethodGet, "/healthz", func(w http.ResponseWriter, _ *http.Request) {
+	getOrHead("/widget.js", widget.Handler(s.cfg.origins.Allow))
+	getOrHead("/widget-panel.js", widget.PanelHandler(s.cfg.origins.Allow))
+	getOrHead("/widget.css", widget.StyleHandler(s.cfg.origins.Allow))
+	for _, rt := range s.api.Routes(s.jwt.RequireUserOr(s.refusals.request("api"))) {
+		handleWithPathValues(r, rt.Method, rt.Path, rt.Handler)
+	}
+	getOrHead("/healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		jsonhttp.Write(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	r.HandlerFunc(http.MethodGet, "/readyz", s.ready)
+	}))
+	getOrHead("/readyz", http.HandlerFunc(s.ready))
 	r.Handler(http.MethodGet, "/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
 	if extra != nil {
 		extra(s, r)
 	}
 	return r
+}
+
+// handleWithPathValues routes method and path — whose {name} segments are
+// wildcards, as in http.ServeMux patterns — to h, which reads them with
+// r.PathValue(name) as it would behind a ServeMux: packages describe their
+// routes without knowing the node's router.
+func handleWithPathValues(r *httprouter.Router, method, path string, h http.Handler) {
+	segs := strings.Split(path, "/")
+	for i, seg := range segs {
+		if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") {
+			segs[i] = ":" + seg[1:len(seg)-1]
+		}
+	}
+	r.Handle(method, strings.Join(segs, "/"), func(w http.ResponseWriter, req *http.Request, ps httprouter.Params) {
+		for _, p := range ps {
+			req.SetPathValue(p.Key, p.Value)
+		}
+		h.ServeHTTP(w, req)
+	})
 }
 
 // ready answers 200 while the broker is reachable and the node not draining.

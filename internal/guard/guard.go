@@ -272,7 +272,7 @@ func Wrap(cfg Config, next http.Handler) http.Handler {
 		ip := ClientIP(r, cfg.Trusted)
 		if len(cfg.Allow) > 0 && !contains(cfg.Allow, ip) {
 			refuse(cfg, "network")
-			jsonhttp.Fail(w, &jsonhttp.Error{Status: http.StatusForbidden, Message: "Forbidden"})
+			jsonhttp.Fail(w, jsonhttp.ErrNetworkForbidden)
 			return
 		}
 		if !cfg.Limit.Allow(ip) {
