@@ -353,7 +353,7 @@ font:14px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:
       x.onclick = () => dismiss(c.callid);
       h('div', 'phone', fmtPhone(f.phone), el);
       if (ct.name) h('div', 'name', ct.name, el);
-      if (ct.responsible) h('div', 'resp', t.resp + ': ' + ct.responsible, el);
+      if (ct.responsible) h('div', 'resp', t.resp + ': ' + (ct.responsible_name || ct.responsible), el);
       if (f.groupRealName) h('div', 'dept', t.dept + ': ' + f.groupRealName, el);
       if (f.diversion) h('div', 'via', t.via + ': ' + fmtPhone(f.diversion), el);
       if (normPhone(f.phone)) {
@@ -516,7 +516,7 @@ font:14px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:
         const f = c.f, ct = f.contact || {};
         try {
           const n = new N(t.ring + ': ' + fmtPhone(f.phone), {
-            body: [ct.name, ct.responsible && t.resp + ': ' + ct.responsible, f.groupRealName].filter(Boolean).join('\n'),
+            body: [ct.name, ct.responsible && t.resp + ': ' + (ct.responsible_name || ct.responsible), f.groupRealName].filter(Boolean).join('\n'),
             tag: 'callpop-' + c.callid,
           });
           n.onclick = () => {
@@ -678,7 +678,7 @@ font:14px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:
         claim(c);
       }
       if (f.reason === 'answered_elsewhere' && f.answered_by && was && !was.hidden) {
-        say(note, fmtPhone(f.phone) + ' \u2014 ' + t.by + f.answered_by, 3000);
+        say(note, fmtPhone(f.phone) + ' \u2014 ' + t.by + (f.answered_by_name || f.answered_by), 3000);
       }
     }
 

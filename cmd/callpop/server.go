@@ -120,7 +120,11 @@ func newServer(cfg *config, log *zap.Logger, opt serverOptions) (*server, error)
 		whCfg.Forward = s.fwd // only here: a nil *Forwarder in the interface would not be nil
 	}
 	if pbxClient.Configured() { // without a PBX, names stay empty
-		s.names = names.New(pbxClient, names.Config{Redis: s.rdb}, log)
+		ncfg := names.Config{}
+		if s.rdb != nil { // a nil *Client in the interface would not be nil
+			ncfg.Redis = s.rdb
+		}
+		s.names = names.New(pbxClient, ncfg, log)
 		whCfg.Names = s.names
 	}
 	wh, err := webhook.New(whCfg, s.broker, dir, log, s.registry)
