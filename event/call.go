@@ -121,7 +121,7 @@ func (r *CallRecord) ApplyEvent(ev Event) []Out {
 		frame.Answered = &at
 		r.Legs[key] = &Leg{State: Talking, Last: frame}
 		r.AcceptedAt, r.AcceptedBy = ev.At, key
-		outs = r.closeRinging(key, ev.At)
+		outs = r.closeRinging(key, ev.UserName, ev.At)
 	default: // terminal
 		if leg != nil && leg.State == Closed {
 			return nil
@@ -131,8 +131,9 @@ func (r *CallRecord) ApplyEvent(ev Event) []Out {
 	return append([]Out{{User: key, Payload: Encode(frame)}}, outs...)
 }
 
-// closeRinging closes every other user's ringing leg: answeredBy took the call.
-func (r *CallRecord) closeRinging(answeredBy string, at time.Time) []Out {
+// closeRinging closes every other user's ringing leg: answeredBy (whose
+// real name is name, "" when unknown) took the call.
+func (r *CallRecord) closeRinging(answeredBy, name string, at time.Time) []Out {
 	var outs []Out
 	for _, u := range r.users() {
 		leg := r.Legs[u]
@@ -140,7 +141,7 @@ func (r *CallRecord) closeRinging(answeredBy string, at time.Time) []Out {
 			continue
 		}
 		f := leg.Last
-		f.Event, f.Reason, f.AnsweredBy, f.At = Cancelled, ReasonAnsweredElsewhere, answeredBy, at
+		f.Event, f.Reason, f.AnsweredBy, f.AnsweredByName, f.At = Cancelled, ReasonAnsweredElsewhere, answeredBy, name, at
 		leg.State, leg.Last = Closed, f
 		outs = append(outs, Out{User: u, Payload: Encode(f)})
 	}
@@ -153,7 +154,7 @@ func (r *CallRecord) frame(leg *Leg, ev Event, key string) CallFrame {
 	var f CallFrame
 	if leg != nil {
 		f = leg.Last
-		f.Reason, f.AnsweredBy = "", ""
+		f.Reason, f.AnsweredBy, f.AnsweredByName = "", "", ""
 	} else {
 		f.Started = ev.At
 	}
@@ -211,7 +212,7 @@ func (r *CallRecord) ApplyHistory(rec Record, now time.Time) []Out {
 			continue
 		}
 		f := leg.Last
-		f.Event, f.Reason, f.AnsweredBy, f.At = Cancelled, ReasonHistory, "", now
+		f.Event, f.Reason, f.AnsweredBy, f.AnsweredByName, f.At = Cancelled, ReasonHistory, "", "", now
 		if leg.State == Talking {
 			f.Event = Completed
 		}

@@ -232,3 +232,34 @@ func TestMarkSeenIsPerUserAndOnce(t *testing.T) {
 		}
 	}
 }
+
+func TestAnsweredElsewhereCarriesTheAcceptingUsersName(t *testing.T) {
+	var r CallRecord
+	r.ApplyEvent(e(Incoming, "andy", 0))
+	r.ApplyEvent(e(Incoming, "mike", 0))
+	acc := e(Accepted, "mike@acme", 2)
+	acc.UserName = "Mike Brown"
+	outs := r.ApplyEvent(acc)
+	var andy CallFrame
+	for _, o := range outs {
+		if o.User == "andy" {
+			if err := json.Unmarshal(o.Payload, &andy); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if andy.Reason != ReasonAnsweredElsewhere || andy.AnsweredBy != "mike" || andy.AnsweredByName != "Mike Brown" {
+		t.Fatalf("andy's frame: reason %q answered_by %q answered_by_name %q", andy.Reason, andy.AnsweredBy, andy.AnsweredByName)
+	}
+	// The closing frame history sends later does not repeat who answered.
+	outs = r.ApplyHistory(Record{CallID: "c1", User: "mike", Phone: "79101234567", Direction: DirIn, Status: Success}, at(60))
+	for _, o := range outs {
+		if o.Record == nil && o.Payload != nil {
+			var f CallFrame
+			_ = json.Unmarshal(o.Payload, &f)
+			if f.AnsweredByName != "" {
+				t.Fatalf("history close of %s kept answered_by_name %q", o.User, f.AnsweredByName)
+			}
+		}
+	}
+}

@@ -83,8 +83,13 @@ func ParseStatus(s string) (Status, bool) {
 
 // Contact is what the directory knows of a phone number.
 type Contact struct {
-	Name        string `json:"name,omitempty"`
+	Name string `json:"name,omitempty"`
+	// Responsible is the responsible manager's PBX login.
 	Responsible string `json:"responsible,omitempty"`
+	// ResponsibleName is that manager's real name when the PBX's
+	// employees list knows it (Names); filled by the webhook, not the
+	// directory.
+	ResponsibleName string `json:"responsible_name,omitempty"`
 }
 
 // Event is one validated PBX call event.
@@ -100,7 +105,10 @@ type Event struct {
 	Telnum        string
 	SecondCallID  string
 	Contact       *Contact // directory enrichment, nil when unknown
-	At            time.Time
+	// UserName is User's real name (Names), "" when unknown; an ACCEPTED's
+	// becomes answered_by_name of the legs it closes.
+	UserName string
+	At       time.Time
 }
 
 // Record is one call's history record (PBX_API.md 4.1), kept per user.
@@ -153,6 +161,12 @@ func UserKey(user string) string {
 // itself ("pbx") or a group login ("g_<uuid>").
 func IsPerson(key string) bool {
 	return key != "" && key != "pbx" && !strings.HasPrefix(key, "g_")
+}
+
+// Names maps a PBX login to the employee's real name, "" when unknown. It
+// must not block: the webhook asks it on every call event.
+type Names interface {
+	RealName(login string) string
 }
 
 // Directory answers who is behind a phone number. Lookup returns ok=false

@@ -44,6 +44,8 @@ type CallFrame struct {
 	Contact       *Contact `json:"contact,omitempty"`
 	Reason        string   `json:"reason,omitempty"`
 	AnsweredBy    string   `json:"answered_by,omitempty"`
+	// AnsweredByName is AnsweredBy's real name, when known.
+	AnsweredByName string `json:"answered_by_name,omitempty"`
 	// Started is when this leg first appeared, so a card opened mid-call
 	// shows the right ring or talk timer.
 	Started time.Time `json:"started"`

@@ -51,6 +51,10 @@ type Config struct {
 	// OnInvalidToken, when set, is called for every webhook answered 401,
 	// e.g. to charge its sender's failure budget (guard.Failures).
 	OnInvalidToken func(r *http.Request)
+	// Names, when set, gives the real names of PBX logins: the contact's
+	// responsible manager (contact.responsible_name) and who accepted a
+	// call (answered_by_name). Nil: names stay empty.
+	Names event.Names
 }
 
 // Forwarder receives call records for the CRM (forward.Forwarder).
@@ -186,6 +190,9 @@ func (h *Handler) event(ctx context.Context, log *zap.Logger, f Form) error {
 			ev.Contact = &c
 		}
 	}
+	if ev.Type == event.Accepted && h.cfg.Names != nil {
+		ev.UserName = h.cfg.Names.RealName(ev.User)
+	}
 	log.Info("call event", zap.String("type", string(ev.Type)), zap.String("user", event.UserKey(ev.User)),
 		zap.String("callid", ev.CallID))
 	err = h.pub.Update(ctx, ev.CallID, func(rec *event.CallRecord) []event.Out {
@@ -292,6 +299,9 @@ func (h *Handler) lookup(ctx context.Context, log *zap.Logger, phone string) (ev
 	case err != nil:
 		log.Warn("contact look-up failed", zap.Error(err))
 		return event.Contact{}, false
+	}
+	if ok && c.Responsible != "" && h.cfg.Names != nil {
+		c.ResponsibleName = h.cfg.Names.RealName(c.Responsible)
 	}
 	return c, ok
 }

@@ -397,7 +397,7 @@
       x.onclick = () => dismiss(c.callid);
       h('div', 'phone', fmtPhone(f.phone), el);
       if (ct.name) h('div', 'name', ct.name, el);
-      if (ct.responsible) h('div', 'resp', t.resp + ': ' + ct.responsible, el);
+      if (ct.responsible) h('div', 'resp', t.resp + ': ' + (ct.responsible_name || ct.responsible), el);
       if (f.groupRealName) h('div', 'dept', t.dept + ': ' + f.groupRealName, el);
       if (f.diversion) h('div', 'via', t.via + ': ' + fmtPhone(f.diversion), el);
       if (typeof o.renderExtra === 'function') extra(f, h('div', 'extra', '', el));
@@ -575,7 +575,7 @@
         const f = c.f, ct = f.contact || {};
         try {
           const n = new N(t.ring + ': ' + fmtPhone(f.phone), {
-            body: [ct.name, ct.responsible && t.resp + ': ' + ct.responsible, f.groupRealName].filter(Boolean).join('\n'),
+            body: [ct.name, ct.responsible && t.resp + ': ' + (ct.responsible_name || ct.responsible), f.groupRealName].filter(Boolean).join('\n'),
             tag: 'callpop-' + c.callid,
           });
           n.onclick = () => {
@@ -745,7 +745,7 @@
         claim(c);
       }
       if (f.reason === 'answered_elsewhere' && f.answered_by && was && !was.hidden) {
-        say(note, fmtPhone(f.phone) + ' \u2014 ' + t.by + f.answered_by, 3000);
+        say(note, fmtPhone(f.phone) + ' \u2014 ' + t.by + (f.answered_by_name || f.answered_by), 3000);
       }
     }
 

@@ -29,6 +29,7 @@ import (
 	"github.com/callpop/callpop/internal/guard"
 	"github.com/callpop/callpop/internal/jsonhttp"
 	"github.com/callpop/callpop/pbx"
+	"github.com/callpop/callpop/pbx/names"
 	"github.com/callpop/callpop/webhook"
 	"github.com/callpop/callpop/widget"
 )
@@ -46,6 +47,9 @@ type server struct {
 	// queue on the embedded broker.
 	fwd     *forward.Forwarder
 	fwdFile *forward.FileQueue
+	// names gives PBX logins' real names when a PBX is configured; it is
+	// shared through Redis on a cluster.
+	names   *names.Cache
 	hub     *hub.Hub
 	api     *api.API
 	jwt     *auth.JWT
@@ -101,6 +105,11 @@ func newServer(cfg *config, log *zap.Logger, opt serverOptions) (*server, error)
 		s.close()
 		return nil, err
 	}
+	pbxClient, err := pbx.New(pbx.Config{URL: cfg.PBXURL, Token: cfg.PBXToken, Logger: log.Named("pbx")})
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("--pbx-url, --pbx-token (CALLPOP_PBX_URL, CALLPOP_PBX_TOKEN): %w", err)
+	}
 	s.loginFailures = guard.NewFailures(webhook.DefaultLoginFailures/60.0, webhook.DefaultLoginFailures, 0)
 	whCfg := webhook.Config{CRMToken: cfg.CRMToken, ContactBudget: cfg.ContactBudget,
 		OnInvalidToken: func(r *http.Request) { s.loginFailures.Fail(guard.ClientIP(r, cfg.trusted)) }}
@@ -110,6 +119,14 @@ func newServer(cfg *config, log *zap.Logger, opt serverOptions) (*server, error)
 			return nil, err
 		}
 		whCfg.Forward = s.fwd // only here: a nil *Forwarder in the interface would not be nil
+	}
+	if pbxClient.Configured() { // without a PBX, names stay empty
+		ncfg := names.Config{}
+		if s.rdb != nil { // a nil *Client in the interface would not be nil
+			ncfg.Redis = s.rdb
+		}
+		s.names = names.New(pbxClient, ncfg, log)
+		whCfg.Names = s.names
 	}
 	wh, err := webhook.New(whCfg, s.broker, dir, log, s.registry)
 	if err != nil {
@@ -133,11 +150,6 @@ func newServer(cfg *config, log *zap.Logger, opt serverOptions) (*server, error)
 	}
 	s.hub = hub.New(hub.Config{CheckOrigin: checkOrigin, MaxSessionsPerUser: cfg.maxSessions},
 		s.broker, log, s.registry)
-	pbxClient, err := pbx.New(pbx.Config{URL: cfg.PBXURL, Token: cfg.PBXToken, Logger: log.Named("pbx")})
-	if err != nil {
-		s.close()
-		return nil, fmt.Errorf("--pbx-url, --pbx-token (CALLPOP_PBX_URL, CALLPOP_PBX_TOKEN): %w", err)
-	}
 	s.tickets = auth.NewTickets(s.broker, 0)
 	s.api = api.New(api.Config{AllowOrigin: allowOrigin, TrustedProxies: cfg.trusted, Tickets: s.tickets},
 		pbxClient, s.broker, log)
@@ -266,12 +278,20 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 	} else {
 		fwdDone <- nil
 	}
-	// stopForwarding ends the forwarder once no webhook can enqueue any more.
+	namesDone := make(chan error, 1)
+	if s.names != nil {
+		go func() { namesDone <- s.names.Run(fctx) }()
+	} else {
+		namesDone <- nil
+	}
+	// stopForwarding ends the forwarder once no webhook can enqueue any
+	// more, and the names refresh with it.
 	stopForwarding := func() {
 		stopForward()
 		if err := <-fwdDone; err != nil {
 			s.log.Error("history forwarder stopped", zap.Error(err))
 		}
+		<-namesDone // Run returns nil when its context ends
 	}
 	s.log.Info("listening", zap.String("addr", ln.Addr().String()), zap.Bool("tls", s.cfg.TLSCert != ""),
 		zap.Bool("redis", s.rdb != nil))
