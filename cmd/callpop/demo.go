@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/csv"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -32,7 +33,11 @@ var (
 	demoGroups = []sim.Group{{ID: "sales", RealName: "Отдел продаж", Ext: "700", Members: []string{"andy", "mike", "daria"}}}
 )
 
-// demoContacts is the demo directory, phone,name,responsible.
+// demoContacts is the demo directory, phone,name,responsible: the one the
+// popups look callers up in, and the one the demo page lists (served at
+// /demo/contacts), so "open in CRM" finds the caller. It holds clients
+// only: never the company's own number (sim.DefaultDiversion, the number
+// clients dial) nor a manager's.
 const demoContacts = `phone,name,responsible
 79101234567,ООО «Рога и Копыта»,andy
 79165550101,ИП Петров А. В.,mike
@@ -44,6 +49,10 @@ const demoContacts = `phone,name,responsible
 // demoPBXPath is where the demo serves its simulated PBX API, so the
 // node's own PBX client (click-to-call, DND) talks to it.
 const demoPBXPath = "/pbx/sys/crm_api.wcgp"
+
+// demoRecordsPath is where the simulated PBX serves its calls' recordings,
+// <callid>.wav, the history's links.
+const demoRecordsPath = "/pbx/records/"
 
 // runDemo runs, in one process, a node on the embedded broker, a simulated
 // PBX that plays calls to it, and the demo CRM page at /demo.
@@ -59,7 +68,6 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	if len(cfg.JWTSecret) < 32 {
 		cfg.JWTSecret = randomHex(32)
 	}
-	pbxToken := randomHex(16)
 	log := newLogger(cfg.logLevel, stderr, isTerminal(stderr))
 	defer func() { _ = log.Sync() }()
 
@@ -75,29 +83,12 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	if cfg.TLSCert != "" {
 		base = "https://" + loopbackAddr(ln.Addr())
 	}
-	cfg.PBXURL, cfg.PBXToken = base+demoPBXPath, pbxToken
-
-	dir, err := contacts.Load(strings.NewReader(demoContacts))
-	if err != nil {
-		return err
-	}
-	pbxSim := sim.New(sim.Config{
-		Token: pbxToken, CRMURL: base + "/webhook", CRMToken: cfg.CRMToken,
-		Accounts: demoManagers, Groups: demoGroups, Phones: demoPhones(), DemoFocus: "andy", // the page's default manager
-		Step: 1500 * time.Millisecond, DemoPause: 4 * time.Second,
-	}, log)
-	defer pbxSim.Close()
-
-	s, err := newServer(cfg, log, serverOptions{directory: dir, routes: func(s *server, r *httprouter.Router) {
-		r.Handler(http.MethodGet, "/demo", widget.DemoHandler())
-		r.HandlerFunc(http.MethodGet, "/demo/token", s.demoToken)
-		r.Handler(http.MethodPost, demoPBXPath, pbxSim)
-		r.Handler(http.MethodGet, demoPBXPath, pbxSim)
-	}})
+	s, pbxSim, err := newDemo(cfg, log, base, officePace)
 	if err != nil {
 		ln.Close()
 		return err
 	}
+	defer pbxSim.Close()
 	fmt.Fprintf(stdout, "callpop demo: open %s/demo (calls start in a few seconds; Ctrl-C stops)\n", base)
 
 	go func() {
@@ -111,6 +102,49 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 		}
 	}()
 	return s.serve(ctx, ln)
+}
+
+// demoPace is how long the demo's calls ring and talk, the pause between a
+// call's end and its history, and the pause between two calls.
+type demoPace struct {
+	ring, talk    sim.Span
+	step, between time.Duration
+}
+
+// officePace paces the demo like an office, so a card rings and talks long
+// enough to read.
+var officePace = demoPace{ring: sim.DemoRing, talk: sim.DemoTalk, step: time.Second, between: 4 * time.Second}
+
+// newDemo builds the demo node for cfg, reached at base: a simulated PBX
+// playing calls at pace to its /webhook (not started: Demo does that), its
+// API at demoPBXPath, its recordings at demoRecordsPath, the demo page, its
+// directory and its tokens. The caller closes the PBX after the server.
+func newDemo(cfg *config, log *zap.Logger, base string, pace demoPace) (*server, *sim.PBX, error) {
+	pbxToken := randomHex(16)
+	cfg.PBXURL, cfg.PBXToken = base+demoPBXPath, pbxToken
+	dir, err := contacts.Load(strings.NewReader(demoContacts))
+	if err != nil {
+		return nil, nil, err
+	}
+	pbxSim := sim.New(sim.Config{
+		Token: pbxToken, CRMURL: base + "/webhook", CRMToken: cfg.CRMToken,
+		Accounts: demoManagers, Groups: demoGroups, Phones: demoPhones(), DemoFocus: "andy", // the page's default manager
+		Ring: pace.ring, Talk: pace.talk, Step: pace.step, DemoPause: pace.between,
+		RecordingsURL: base + demoRecordsPath,
+	}, log)
+	s, err := newServer(cfg, log, serverOptions{directory: dir, routes: func(s *server, r *httprouter.Router) {
+		r.Handler(http.MethodGet, "/demo", widget.DemoHandler())
+		r.HandlerFunc(http.MethodGet, "/demo/token", s.demoToken)
+		r.HandlerFunc(http.MethodGet, "/demo/contacts", serveDemoContacts)
+		r.Handler(http.MethodGet, demoRecordsPath+":file", pbxSim.Recordings())
+		r.Handler(http.MethodPost, demoPBXPath, pbxSim)
+		r.Handler(http.MethodGet, demoPBXPath, pbxSim)
+	}})
+	if err != nil {
+		pbxSim.Close()
+		return nil, nil, err
+	}
+	return s, pbxSim, nil
 }
 
 // demoToken mints a short-lived widget token for one of the demo managers:
@@ -133,13 +167,35 @@ func (s *server) demoToken(w http.ResponseWriter, r *http.Request) {
 	jsonhttp.Write(w, http.StatusOK, map[string]string{"token": tok})
 }
 
+// demoContact is one client of the demo directory, as /demo/contacts
+// lists it.
+type demoContact struct {
+	Phone       string `json:"phone"`
+	Name        string `json:"name"`
+	Responsible string `json:"responsible"`
+}
+
+// demoClients parses demoContacts (a constant the tests check loads).
+func demoClients() []demoContact {
+	rows, _ := csv.NewReader(strings.NewReader(demoContacts)).ReadAll()
+	var cs []demoContact
+	for _, r := range rows[1:] {
+		cs = append(cs, demoContact{Phone: r[0], Name: r[1], Responsible: r[2]})
+	}
+	return cs
+}
+
+// serveDemoContacts lists the demo directory for the demo page's table.
+func serveDemoContacts(w http.ResponseWriter, _ *http.Request) {
+	jsonhttp.Write(w, http.StatusOK, demoClients())
+}
+
 // demoPhones lists the directory's numbers, so most demo calls come from
 // known clients and show their names.
 func demoPhones() []string {
 	var phones []string
-	for _, line := range strings.Split(strings.TrimSpace(demoContacts), "\n")[1:] {
-		phone, _, _ := strings.Cut(line, ",")
-		phones = append(phones, phone)
+	for _, c := range demoClients() {
+		phones = append(phones, c.Phone)
 	}
 	return phones
 }

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -18,6 +19,17 @@ const DefaultDiversion = "74951234567"
 // DefaultWebhookTimeout bounds one webhook post when Config.HTTPClient is
 // nil: 5 s.
 const DefaultWebhookTimeout = 5 * time.Second
+
+// DemoRing and DemoTalk are an office's paces, for a demo someone watches:
+// calls ring 5 to 15 s and talk 10 to 40 s, long enough to read a popup.
+var (
+	DemoRing = Span{Min: 5 * time.Second, Max: 15 * time.Second}
+	DemoTalk = Span{Min: 10 * time.Second, Max: 40 * time.Second}
+)
+
+// Span is a range of durations; each use draws one uniformly from
+// [Min, Max]. A Max below Min means Min.
+type Span struct{ Min, Max time.Duration }
 
 // Account is an employee of the simulated PBX.
 type Account = pbx.Account
@@ -56,6 +68,16 @@ type Config struct {
 	// Step is the pause between two webhooks of a played call. Zero means
 	// DefaultStep; tests use about a millisecond.
 	Step time.Duration
+	// Ring is how long a call rings before it is answered or the client
+	// hangs up. Zero means one Step.
+	Ring Span
+	// Talk is how long an answered call talks. Zero means one Step. The
+	// history's wait and duration are the ring and talk times the call was
+	// held for, in whole seconds (at least 1 when it took any time).
+	Talk Span
+	// Sleep waits d or until ctx ends, returning ctx's error then. Nil means
+	// a timer; tests pass one that advances their Now instead.
+	Sleep func(ctx context.Context, d time.Duration) error
 	// DemoPause is the pause between two calls of Demo. Zero means three
 	// Steps.
 	DemoPause time.Duration
@@ -72,6 +94,10 @@ type Config struct {
 	// RecordURL prefixes the recording link of answered calls (the callid
 	// and ".mp3" follow). Empty means calls have no recording.
 	RecordURL string
+	// RecordingsURL is the absolute URL Recordings is served at (ending
+	// in /); when set, answered calls link RecordingsURL + callid + ".wav",
+	// a recording the simulator itself serves, instead of RecordURL's.
+	RecordingsURL string
 	// NewCallID generates call ids. Nil means NewCallID.
 	NewCallID func() string
 	// HTTPClient posts the webhooks. Nil means a client with

@@ -10,7 +10,8 @@ import (
 
 // Demo plays calls until ctx ends, one after another with Config.DemoPause
 // between them: a direct call, a group call, a missed call, a transfer and
-// an outgoing call, round and round, between random employees and clients:
+// an outgoing call, round and round, each ringing and talking as long as
+// Config.Ring and Config.Talk say, between random employees and clients:
 // mostly Config.Phones, otherwise random Russian numbers in the forms PBXs
 // send (79…, 89…, +79…). A failed call is logged and the next one played.
 // It blocks until ctx ends and then returns nil; it returns ErrNoAccounts at
@@ -38,7 +39,9 @@ func (p *PBX) Demo(ctx context.Context) error {
 // demoCall plays the i-th call of the demo.
 func (p *PBX) demoCall(ctx context.Context, i int) (what string, ids []string, err error) {
 	a := p.accounts[rand.IntN(len(p.accounts))]
-	if f, ok := p.account(p.cfg.DemoFocus); ok && rand.IntN(3) > 0 {
+	// Each round opens with a call to the focus, so whoever watches as
+	// them sees a popup within seconds of starting.
+	if f, ok := p.account(p.cfg.DemoFocus); ok && (i%5 == 0 || rand.IntN(3) > 0) {
 		a = f
 	}
 	phone := p.demoPhone()

@@ -16,4 +16,9 @@
 // with its history webhook and is appended to the history the history
 // command serves. Only GroupCall honours subscriptions and do-not-disturb:
 // it rings the members who take calls in the group.
+//
+// Calls ring for a Config.Ring and talk for a Config.Talk drawn at random
+// (one Step each when unset), and their history reports exactly those times.
+// With Config.RecordingsURL set, answered calls link a recording that
+// Recordings serves, so a demo needs no files.
 package sim

@@ -45,6 +45,7 @@ type PBX struct {
 	newCallID func() string
 	step      time.Duration
 	demoPause time.Duration
+	sleep     func(context.Context, time.Duration) error
 	diversion string
 	accounts  []Account // immutable after New
 	groups    []Group   // immutable after New; Members are Account Names
@@ -77,6 +78,7 @@ func New(cfg Config, log *zap.Logger) *PBX {
 		newCallID: cfg.NewCallID,
 		step:      cfg.Step,
 		demoPause: cfg.DemoPause,
+		sleep:     cfg.Sleep,
 		diversion: cfg.Diversion,
 		accounts:  append([]Account(nil), cfg.Accounts...),
 		dnd:       map[string]bool{},
@@ -96,6 +98,9 @@ func New(cfg Config, log *zap.Logger) *PBX {
 	}
 	if p.demoPause <= 0 {
 		p.demoPause = 3 * p.step
+	}
+	if p.sleep == nil {
+		p.sleep = pause
 	}
 	if p.diversion == "" {
 		p.diversion = DefaultDiversion

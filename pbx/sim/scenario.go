@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"time"
 
 	"github.com/callpop/callpop/pbx"
 )
@@ -39,8 +40,22 @@ func (s *script) event(typ string, l leg, extra ...string) {
 // pause waits one Step.
 func (s *script) pause() {
 	if s.err == nil {
-		s.err = pause(s.ctx, s.p.step)
+		s.err = s.p.sleep(s.ctx, s.p.step)
 	}
+}
+
+// hold waits a duration drawn from span (one Step when span is zero) and
+// returns it, so the history reports the time the call really rang or
+// talked (Config.Now may be a frozen test clock, so it is not asked).
+func (s *script) hold(span Span) time.Duration {
+	if s.err != nil {
+		return 0
+	}
+	d := s.p.draw(span)
+	if s.err = s.p.sleep(s.ctx, d); s.err != nil {
+		return 0
+	}
+	return d
 }
 
 func (s *script) contact(callid, phone string) {
@@ -56,9 +71,26 @@ func (s *script) finish(l leg, o outcome) {
 	}
 }
 
-// ringSeconds and talkSeconds are plausible waits and talks.
-func ringSeconds() int { return 3 + rand.IntN(20) }
-func talkSeconds() int { return 20 + rand.IntN(280) }
+// draw is a duration from span, or one Step when span is zero.
+func (p *PBX) draw(span Span) time.Duration {
+	if span.Min <= 0 && span.Max <= 0 {
+		return p.step
+	}
+	if span.Max <= span.Min {
+		return span.Min
+	}
+	return span.Min + rand.N(span.Max-span.Min+1)
+}
+
+// seconds is d in whole seconds, as the PBX's history counts, rounded to
+// the nearest; a call that took any time at all took at least 1 s.
+func seconds(d time.Duration) int {
+	n := int(d.Round(time.Second) / time.Second)
+	if n == 0 && d > 0 {
+		n = 1
+	}
+	return n
+}
 
 // lookup resolves a scenario's user and checks its phone.
 func (p *PBX) lookup(user, phone string) (Account, error) {
@@ -86,12 +118,12 @@ func (p *PBX) DirectCall(ctx context.Context, user, phone string) (string, error
 	s := &script{p: p, ctx: ctx}
 	s.contact(l.callid, phone)
 	s.event(evIncoming, l)
-	s.pause()
+	ring := s.hold(p.cfg.Ring)
 	s.event(evAccepted, l)
-	s.pause()
+	talk := s.hold(p.cfg.Talk)
 	s.event(evCompleted, l)
 	s.pause()
-	s.finish(l, outcome{status: statusSuccess, start: start, wait: ringSeconds(), talk: talkSeconds()})
+	s.finish(l, outcome{status: statusSuccess, start: start, wait: seconds(ring), talk: seconds(talk)})
 	return l.callid, s.err
 }
 
@@ -145,15 +177,15 @@ func (p *PBX) GroupCall(ctx context.Context, group, answeredBy, phone string) (s
 	for _, l := range legs {
 		s.event(evIncoming, l)
 	}
-	s.pause()
+	ring := s.hold(p.cfg.Ring)
 	s.event(evAccepted, winner)
 	for _, l := range others {
 		s.event(evCancelled, l)
 	}
-	s.pause()
+	talk := s.hold(p.cfg.Talk)
 	s.event(evCompleted, winner)
 	s.pause()
-	s.finish(winner, outcome{status: statusSuccess, start: start, wait: ringSeconds(), talk: talkSeconds()})
+	s.finish(winner, outcome{status: statusSuccess, start: start, wait: seconds(ring), talk: seconds(talk)})
 	return id, s.err
 }
 
@@ -171,10 +203,10 @@ func (p *PBX) MissedCall(ctx context.Context, user, phone string) (string, error
 	s := &script{p: p, ctx: ctx}
 	s.contact(l.callid, phone)
 	s.event(evIncoming, l)
-	s.pause()
+	ring := s.hold(p.cfg.Ring)
 	s.event(evCancelled, l)
 	s.pause()
-	s.finish(l, outcome{status: statusMissed, start: start, wait: ringSeconds()})
+	s.finish(l, outcome{status: statusMissed, start: start, wait: seconds(ring)})
 	return l.callid, s.err
 }
 
@@ -202,20 +234,21 @@ func (p *PBX) Transfer(ctx context.Context, from, to, phone string) (first, seco
 	s := &script{p: p, ctx: ctx}
 	s.contact(l1.callid, phone)
 	s.event(evIncoming, l1)
-	s.pause()
+	ring1 := s.hold(p.cfg.Ring)
 	s.event(evAccepted, l1)
-	s.pause()
+	talk1 := s.hold(p.cfg.Talk)
 	l2 := leg{acct: b, callid: p.newCallID(), phone: phone, direction: pbx.TypeIn}
 	start2 := p.clock()
 	s.event(evIncoming, l2)
-	s.pause()
+	// from stays on the line while to's phone rings: that is from's talk.
+	ring2 := s.hold(p.cfg.Ring)
 	s.event(evAccepted, l2)
 	s.event(evTransferred, l1, "second_callid", l2.callid)
-	s.pause()
+	talk2 := s.hold(p.cfg.Talk)
 	s.event(evCompleted, l2)
 	s.pause()
-	s.finish(l1, outcome{status: statusSuccess, start: start1, wait: ringSeconds(), talk: talkSeconds()})
-	s.finish(l2, outcome{status: statusSuccess, start: start2, wait: ringSeconds(), talk: talkSeconds()})
+	s.finish(l1, outcome{status: statusSuccess, start: start1, wait: seconds(ring1), talk: seconds(talk1 + ring2)})
+	s.finish(l2, outcome{status: statusSuccess, start: start2, wait: seconds(ring2), talk: seconds(talk2)})
 	return l1.callid, l2.callid, s.err
 }
 
@@ -237,11 +270,11 @@ func (p *PBX) outgoing(ctx context.Context, a Account, phone, id string) error {
 	start := p.clock()
 	s := &script{p: p, ctx: ctx}
 	s.event(evOutgoing, l)
-	s.pause()
+	ring := s.hold(p.cfg.Ring)
 	s.event(evAccepted, l)
-	s.pause()
+	talk := s.hold(p.cfg.Talk)
 	s.event(evCompleted, l)
 	s.pause()
-	s.finish(l, outcome{status: statusSuccess, start: start, wait: ringSeconds(), talk: talkSeconds()})
+	s.finish(l, outcome{status: statusSuccess, start: start, wait: seconds(ring), talk: seconds(talk)})
 	return s.err
 }

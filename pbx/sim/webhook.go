@@ -130,7 +130,11 @@ type outcome struct {
 // finish records l's call and posts its cmd=history.
 func (p *PBX) finish(ctx context.Context, l leg, o outcome) error {
 	link := ""
-	if o.status == "Success" && p.cfg.RecordURL != "" {
+	switch {
+	case o.status != statusSuccess:
+	case p.cfg.RecordingsURL != "":
+		link = p.cfg.RecordingsURL + l.callid + ".wav"
+	case p.cfg.RecordURL != "":
 		link = p.cfg.RecordURL + l.callid + ".mp3"
 	}
 	rec := pbx.HistoryRecord{
