@@ -7,21 +7,6 @@ import (
 	"time"
 )
 
-func TestBackoffDoublesWithJitterUpToTheCap(t *testing.T) {
-	t.Parallel()
-	lo, hi := time.Second, 5*time.Minute
-	for attempt := 1; attempt <= 40; attempt++ {
-		base := lo << min(attempt-1, 20)
-		base = min(base, hi)
-		for range 50 {
-			d := backoff(lo, hi, attempt)
-			if d < base/2 || d > base {
-				t.Fatalf("attempt %d: %v, want within [%v, %v]", attempt, d, base/2, base)
-			}
-		}
-	}
-}
-
 func TestRetryAfterIsReadAsSecondsOrADate(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -20,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/callpop/callpop/event"
+	"github.com/callpop/callpop/internal/backoff"
 )
 
 // Defaults for Config.
@@ -217,10 +217,10 @@ func (f *Forwarder) Run(ctx context.Context) error {
 		}
 		if err != nil {
 			failures++
-			d := backoff(f.cfg.MinBackoff, min(f.cfg.MaxBackoff, maxQueueBackoff), failures)
+			d := backoff.Policy{Base: f.cfg.MinBackoff, Max: min(f.cfg.MaxBackoff, maxQueueBackoff)}.Delay(failures - 1)
 			f.m.queueErrors.Inc()
 			f.log.Warn("queue unavailable", zap.Error(err), zap.Duration("retry_in", d))
-			if !sleep(ctx, d) {
+			if !backoff.Sleep(ctx, d) {
 				return nil
 			}
 			continue
@@ -272,14 +272,14 @@ func (f *Forwarder) deliver(ctx context.Context, e Entry) {
 		f.m.dead.Inc()
 		log.Error("CRM rejected the record; moved to the dead letters", zap.String("reason", reason))
 	case retry:
-		d := max(backoff(f.cfg.MinBackoff, f.cfg.MaxBackoff, e.Attempts+1), min(retryAfter, f.cfg.MaxBackoff))
+		d := max(backoff.Policy{Base: f.cfg.MinBackoff, Max: f.cfg.MaxBackoff}.Delay(e.Attempts), min(retryAfter, f.cfg.MaxBackoff))
 		f.m.retries.WithLabelValues(code).Inc()
 		log.Warn("CRM did not take the record; retrying", zap.String("code", code), zap.String("detail", detail),
 			zap.Int("attempt", e.Attempts+1), zap.Duration("retry_in", d))
 		if err := f.q.Retry(fctx, e, f.cfg.Now().Add(d)); err != nil {
 			f.m.queueErrors.Inc()
 			log.Warn("retry not recorded in the queue", zap.Error(err))
-			sleep(ctx, d) // do not hammer the CRM because the queue failed
+			backoff.Sleep(ctx, d) // do not hammer the CRM because the queue failed
 		}
 	}
 	f.refreshStats(fctx)
@@ -324,18 +324,6 @@ func (f *Forwarder) send(ctx context.Context, e Entry) (res outcome, code string
 	default: // 1xx, or a 3xx not followed: the CRM did not take it
 		return retry, code, 0, resp.Header.Get("Location")
 	}
-}
-
-// backoff is the wait before retry number attempt (1 = the first): min
-// doubled per earlier attempt, capped at max, then jittered to between half
-// and all of it, so that nodes and records do not retry in step.
-func backoff(lo, hi time.Duration, attempt int) time.Duration {
-	d := lo
-	for i := 1; i < attempt && d < hi; i++ {
-		d *= 2
-	}
-	d = min(d, hi)
-	return d/2 + rand.N(d/2+1)
 }
 
 // parseRetryAfter reads a Retry-After header: seconds or an HTTP date.

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/callpop/callpop/internal/backoff"
 )
 
 // Defaults for RedisConfig.
@@ -184,7 +186,7 @@ func (q *RedisQueue) Next(ctx context.Context) (Entry, error) {
 			return Entry{}, fmt.Errorf("forward: redis lease: %w", err)
 		}
 		if lead != 1 {
-			if !sleep(ctx, q.wait) {
+			if !backoff.Sleep(ctx, q.wait) {
 				return Entry{}, ctx.Err()
 			}
 			continue
@@ -214,7 +216,7 @@ func (q *RedisQueue) Next(ctx context.Context) (Entry, error) {
 		if id, _ := r[0].(string); id == e.ID {
 			e.Attempts = atoi(r[1])
 			if d := time.UnixMilli(int64(atoi(r[2]))).Sub(q.cfg.Now()); d > 0 {
-				if !sleep(ctx, min(d, q.wait)) {
+				if !backoff.Sleep(ctx, min(d, q.wait)) {
 					return Entry{}, ctx.Err()
 				}
 				continue
@@ -327,16 +329,4 @@ func atoi(v any) int {
 	s, _ := v.(string)
 	n, _ := strconv.Atoi(s)
 	return n
-}
-
-// sleep waits d or until ctx ends; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"go.uber.org/zap"
+
+	"github.com/callpop/callpop/internal/backoff"
 )
 
 // maxAnswer caps the body the client reads: 32 MiB, room for a month of
@@ -93,9 +95,9 @@ func (c *Client) call(ctx context.Context, cmd string, params url.Values) ([]byt
 	var err error
 	for i := range attempts {
 		if i > 0 {
-			d := backoff(c.backoff, i-1)
+			d := backoff.Policy{Base: c.backoff, Max: MaxBackoff}.Delay(i - 1)
 			c.log.Debug("retrying", zap.String("cmd", cmd), zap.Int("retry", i), zap.Duration("after", d), zap.Error(err))
-			if !sleep(ctx, d) {
+			if !backoff.Sleep(ctx, d) {
 				break
 			}
 		}

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/url"
 	"strings"
 	"sync"
@@ -21,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/callpop/callpop/event"
+	"github.com/callpop/callpop/internal/backoff"
 )
 
 // Defaults for Config.
@@ -42,6 +42,11 @@ const (
 	// dead peer is noticed and the connection replaced.
 	receiveTimeout = 15 * time.Second
 )
+
+// conflictBackoff spreads writers that raced for one call record: a commit
+// takes well under a millisecond, so a few hundred microseconds apart they
+// no longer collide.
+var conflictBackoff = backoff.Policy{Base: 200 * time.Microsecond, Max: 5 * time.Millisecond}
 
 // Config configures the Redis broker; zero values take the defaults.
 type Config struct {
@@ -229,7 +234,7 @@ func (b *Broker) commitBatch(callID string, batch []*update) error {
 			// commit: retry after a short random pause so racing writers
 			// spread out.
 			b.conflicts.Inc()
-			time.Sleep(time.Duration(rand.IntN(200*(attempt+1))) * time.Microsecond)
+			time.Sleep(conflictBackoff.Delay(attempt))
 		}
 		raw, fromRedis = cur, true
 	}
@@ -486,7 +491,8 @@ func (b *Broker) Unsubscribe(ctx context.Context, user string) error {
 // resubscribes by itself after an error; this loop only has to keep asking.
 func (b *Broker) receive(ctx context.Context) {
 	defer close(b.done)
-	backoff := 50 * time.Millisecond
+	retries := backoff.Policy{Base: 50 * time.Millisecond, Max: 2 * time.Second}
+	failures := 0
 	for {
 		msg, err := b.ps.ReceiveTimeout(ctx, receiveTimeout)
 		if ctx.Err() != nil {
@@ -498,16 +504,15 @@ func (b *Broker) receive(ctx context.Context) {
 				continue
 			}
 			b.errors.WithLabelValues("receive").Inc()
-			b.log.Warn("pub/sub receive failed; reconnecting", zap.Error(err), zap.Duration("backoff", backoff))
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
+			d := retries.Delay(failures)
+			failures++
+			b.log.Warn("pub/sub receive failed; reconnecting", zap.Error(err), zap.Duration("backoff", d))
+			if !backoff.Sleep(ctx, d) {
 				return
 			}
-			backoff = min(backoff*2, 2*time.Second)
 			continue
 		}
-		backoff = 50 * time.Millisecond
+		failures = 0
 		switch m := msg.(type) {
 		case *goredis.Message:
 			b.deliver(m)

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/callpop/callpop/event"
+	"github.com/callpop/callpop/internal/backoff"
 	"github.com/callpop/callpop/pbx"
 )
 
@@ -188,19 +188,20 @@ func (c *Cache) fromRedis(ctx context.Context) (map[string]string, bool) {
 // failed refresh keeps the old map and is retried sooner, backing off from
 // 5 s up to the refresh interval. It returns nil when ctx ends.
 func (c *Cache) Run(ctx context.Context) error {
-	retry := firstRetry
+	retries := backoff.Policy{Base: firstRetry, Max: c.cfg.Refresh}
+	failures := 0
 	for {
 		wait := c.cfg.Refresh
 		if err := c.Refresh(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			wait = retry/2 + rand.N(retry/2+1) // jittered, so nodes do not retry together
-			retry = min(2*retry, c.cfg.Refresh)
+			wait = retries.Delay(failures) // jittered, so nodes do not retry together
+			failures++
 			c.log.Warn("names not refreshed; keeping the old ones", zap.Error(err),
 				zap.Int("names", c.Len()), zap.Duration("retry_in", wait))
 		} else {
-			retry = firstRetry
+			failures = 0
 		}
 		t := time.NewTimer(wait)
 		select {
