@@ -22,6 +22,7 @@ import (
 	"github.com/callpop/callpop/event"
 	"github.com/callpop/callpop/internal/guard"
 	"github.com/callpop/callpop/internal/jsonhttp"
+	"github.com/callpop/callpop/internal/phone"
 	"github.com/callpop/callpop/pbx"
 )
 
@@ -218,22 +219,21 @@ type callRequest struct {
 
 func (a *API) call(w http.ResponseWriter, r *http.Request) {
 	var req callRequest
-	if err := decode(r, &req); err != nil || !validPhone(req.Phone) {
+	if err := decode(r, &req); err != nil {
+		jsonhttp.Fail(w, jsonhttp.ErrInvalidParameters)
+		return
+	}
+	// The PBX takes the number as dialled digits; people type it with
+	// spaces, dashes and brackets.
+	dial, ok := phone.Dialable(req.Phone)
+	if !ok {
 		jsonhttp.Fail(w, jsonhttp.ErrInvalidParameters)
 		return
 	}
 	id := identity(r)
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.PBXTimeout)
 	defer cancel()
-	// The PBX takes the number as dialled digits; people type it with
-	// spaces, dashes and brackets.
-	phone := strings.Map(func(r rune) rune {
-		if strings.ContainsRune(" -()", r) {
-			return -1
-		}
-		return r
-	}, req.Phone)
-	callID, err := a.pbx.MakeCall(ctx, id.User, phone)
+	callID, err := a.pbx.MakeCall(ctx, id.User, dial)
 	if err != nil {
 		a.pbxError(w, "makeCall", err)
 		return
@@ -246,22 +246,6 @@ func (a *API) call(w http.ResponseWriter, r *http.Request) {
 		out["callid"] = callID
 	}
 	jsonhttp.Write(w, http.StatusOK, out)
-}
-
-// validPhone accepts what a person types: digits with +, spaces, dashes and
-// brackets, 2 to 20 digits.
-func validPhone(p string) bool {
-	n := 0
-	for _, c := range p {
-		switch {
-		case c >= '0' && c <= '9':
-			n++
-		case strings.ContainsRune("+ -()", c):
-		default:
-			return false
-		}
-	}
-	return n >= 2 && n <= 20
 }
 
 type dndState struct {

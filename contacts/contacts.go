@@ -17,30 +17,14 @@ import (
 	"unicode"
 
 	"github.com/callpop/callpop/event"
+	"github.com/callpop/callpop/internal/phone"
 )
 
 var _ event.Directory = (*Directory)(nil)
 
 // Normalize reduces a phone number to the form contacts are matched on:
-// digits only, with Russian 8XXXXXXXXXX and 10-digit national numbers
-// turned into 7XXXXXXXXXX, so 79101234567, 89101234567 and +7 (910)
-// 123-45-67 are one number.
-func Normalize(phone string) string {
-	var b strings.Builder
-	for _, r := range phone {
-		if r >= '0' && r <= '9' {
-			b.WriteRune(r)
-		}
-	}
-	d := b.String()
-	switch {
-	case len(d) == 11 && d[0] == '8':
-		return "7" + d[1:]
-	case len(d) == 10: // national number without the country code
-		return "7" + d
-	}
-	return d
-}
+// phone.Key, callpop's one rule.
+func Normalize(s string) string { return phone.Key(s) }
 
 // Directory is an in-memory phone directory. The zero value is empty and
 // ready; it is read-only after loading, so safe for concurrent use.

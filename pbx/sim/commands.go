@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/callpop/callpop/internal/phone"
 	"github.com/callpop/callpop/pbx"
 )
 
@@ -170,8 +171,9 @@ func digits(s string) bool {
 	return true
 }
 
-// validPhone accepts what a PBX can dial: an optional + and 3 to 20 digits.
+// validPhone accepts what a PBX dials: a number in the form phone.Dialable
+// gives (an optional + and the digits), nothing a person still has to clean.
 func validPhone(s string) bool {
-	s = strings.TrimPrefix(s, "+")
-	return len(s) >= 3 && len(s) <= 20 && digits(s)
+	d, ok := phone.Dialable(s)
+	return ok && d == s
 }

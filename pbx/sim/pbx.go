@@ -26,7 +26,7 @@ var (
 	ErrNotRinging = errors.New("sim: user does not take calls in the group")
 	// ErrSameUser: a transfer from a user to themselves.
 	ErrSameUser = errors.New("sim: transfer to the same user")
-	// ErrInvalidPhone: the phone is not an optional + and 3 to 20 digits.
+	// ErrInvalidPhone: the phone is not dialable as it is (phone.Dialable).
 	ErrInvalidPhone = errors.New("sim: invalid phone")
 	// ErrWebhook: a webhook could not be posted, or the CRM answered it with
 	// anything but a 2xx JSON body.
