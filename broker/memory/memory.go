@@ -119,7 +119,8 @@ func (b *Broker) Unsubscribe(_ context.Context, user string) error {
 	return nil
 }
 
-// Update implements event.Publisher.
+// Update implements event.Publisher. It never waits but for the broker's
+// lock, held for microseconds, so a context has nothing to bound.
 func (b *Broker) Update(_ context.Context, callID string, fn event.UpdateFunc) error {
 	s := b.s
 	s.mu.Lock()

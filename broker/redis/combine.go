@@ -1,6 +1,8 @@
 package redis
 
 import (
+	"context"
+	"fmt"
 	"sync"
 
 	"github.com/callpop/callpop/event"
@@ -17,14 +19,26 @@ type combiner struct {
 }
 
 type update struct {
+	ctx  context.Context
 	fn   event.UpdateFunc
 	done chan error // buffered: the batch's result
 }
 
 // do queues fn for callID and returns the result of the batch that applied
 // it; apply commits one batch.
-func (c *combiner) do(callID string, fn event.UpdateFunc, apply func(callID string, batch []*update) error) error {
-	u := &update{fn: fn, done: make(chan error, 1)}
+//
+// ctx bounds the wait for a turn: an update whose ctx ends while it queues
+// behind another batch of its call is never applied, and do returns at once.
+// A commit under way is finished (abandoned half-way, its record and frames
+// could part), so a caller that leads a batch waits for it; one whose ctx
+// ends while its batch commits returns at once, and its update may have been
+// applied — the webhook answers 503, the PBX repeats it, and a repeat is
+// applied once.
+func (c *combiner) do(ctx context.Context, callID string, fn event.UpdateFunc, apply func(callID string, batch []*update) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", event.ErrUnavailable, err)
+	}
+	u := &update{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	c.mu.Lock()
 	if c.calls == nil {
 		c.calls = map[string]*[]*update{}
@@ -32,18 +46,45 @@ func (c *combiner) do(callID string, fn event.UpdateFunc, apply func(callID stri
 	if q, busy := c.calls[callID]; busy {
 		*q = append(*q, u)
 		c.mu.Unlock()
-		return <-u.done
+		select {
+		case err := <-u.done:
+			return err
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", event.ErrUnavailable, ctx.Err())
+		}
 	}
 	c.calls[callID] = new([]*update)
 	c.mu.Unlock()
-	c.serve(callID, []*update{u}, apply)
+	// The leader commits its own batch in its goroutine (no hand-off on the
+	// common path: one webhook, no queue) and hands what queued meanwhile to
+	// a goroutine of its own.
+	if next := c.commit(callID, []*update{u}, apply); len(next) > 0 {
+		go c.serve(callID, next, apply)
+	}
 	return <-u.done
 }
 
-// serve commits batch, answers it, and hands what queued meanwhile to a
-// goroutine of its own, so the caller that led this batch answers now.
+// serve commits batch after batch of callID until none is queued.
 func (c *combiner) serve(callID string, batch []*update, apply func(string, []*update) error) {
-	err := apply(callID, batch)
+	for len(batch) > 0 {
+		batch = c.commit(callID, batch, apply)
+	}
+}
+
+// commit applies batch, less the updates whose callers gave up, answers
+// them, and returns what queued meanwhile (nil: the call is free again).
+func (c *combiner) commit(callID string, batch []*update, apply func(string, []*update) error) []*update {
+	live := batch // the common case: every caller still waits
+	for i, u := range batch {
+		if u.ctx.Err() != nil {
+			live = append(batch[:i:i], liveOnly(batch[i:])...)
+			break
+		}
+	}
+	var err error
+	if len(live) > 0 {
+		err = apply(callID, live)
+	}
 	c.mu.Lock()
 	q := c.calls[callID]
 	next := *q
@@ -52,12 +93,23 @@ func (c *combiner) serve(callID string, batch []*update, apply func(string, []*u
 		delete(c.calls, callID)
 	}
 	c.mu.Unlock()
-	for _, u := range batch {
+	for _, u := range live {
 		u.done <- err
 	}
-	if len(next) > 0 {
-		go c.serve(callID, next, apply)
+	return next
+}
+
+// liveOnly answers the updates whose callers gave up and returns the rest.
+func liveOnly(batch []*update) []*update {
+	var live []*update
+	for _, u := range batch {
+		if err := u.ctx.Err(); err != nil {
+			u.done <- err // buffered; its caller has gone
+			continue
+		}
+		live = append(live, u)
 	}
+	return live
 }
 
 // recordCache remembers the last record this node committed for a call, as

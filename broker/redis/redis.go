@@ -187,7 +187,7 @@ func (b *Broker) Close() error {
 // on one node they queue on an in-process lock first, so they rarely race in
 // Redis at all.
 func (b *Broker) Update(ctx context.Context, callID string, fn event.UpdateFunc) error {
-	return b.combine.do(callID, fn, b.commitBatch)
+	return b.combine.do(ctx, callID, fn, b.commitBatch)
 }
 
 // commitBatch applies a batch of one call's updates to its record, in
