@@ -1,4 +1,4 @@
-// Package api is the widget's page API (CONTRACT.md "Widget page API"):
+// Package api is the widget's page API (docs/contract.md "Widget page API"):
 // click-to-call, do-not-disturb, department reception and recent calls,
 // always acting as the user of the request's token — a manager can never
 // call, or read calls, as someone else.

@@ -24,7 +24,7 @@ const DefaultTicketTTL = 30 * time.Second
 // stands in for.
 const ticketLen = 32
 
-// Tickets issues and redeems single-use socket tickets (CONTRACT.md
+// Tickets issues and redeems single-use socket tickets (docs/contract.md
 // "Browser ↔ callpop"). A ticket stands for a verified identity for one
 // socket: the widget trades its long-lived token for one over a POST, with
 // the token in a header, and puts only the ticket in the socket's URL. The

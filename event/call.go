@@ -39,8 +39,8 @@ const (
 	// TalkingTTL is the same for an answered call; conversations run long.
 	TalkingTTL = 4 * time.Hour
 	// GroupRaceWindow: an INCOMING that arrives this soon after another
-	// manager ACCEPTED the same call is the group call's own race (PBX_API.md
-	// 7.1), not a new ring, and opens no popup.
+	// manager ACCEPTED the same call is the group call's own race
+	// (docs/pbx-api.md, field note 1), not a new ring, and opens no popup.
 	GroupRaceWindow = 3 * time.Second
 )
 

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// Type is the kind of a PBX call event (PBX_API.md 4.2).
+// Type is the kind of a PBX call event (docs/pbx-api.md, "event").
 type Type string
 
 // The PBX's event types.
@@ -55,7 +55,7 @@ func ParseDirection(s string) (string, bool) {
 	return "", false
 }
 
-// Status is how a call ended, from the history record (PBX_API.md 4.1).
+// Status is how a call ended, from the history record (docs/pbx-api.md, "history").
 type Status string
 
 // The PBX's call statuses.
@@ -111,7 +111,7 @@ type Event struct {
 	At       time.Time
 }
 
-// Record is one call's history record (PBX_API.md 4.1), kept per user.
+// Record is one call's history record (docs/pbx-api.md, "history"), kept per user.
 type Record struct {
 	CallID        string    `json:"callid"`
 	User          string    `json:"user"`
@@ -140,7 +140,7 @@ func (r Record) Missed() bool { return r.Direction == DirIn && r.Status != Succe
 // marked seen: the calls the widget's badge counts.
 func (r Record) UnseenMissed() bool { return r.Missed() && !r.Seen }
 
-// Rating is the client's post-call score (PBX_API.md 7.4, cmd=rating).
+// Rating is the client's post-call score (cmd=rating, docs/pbx-api.md).
 type Rating struct {
 	CallID string
 	User   string

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Frame types sent to the browser (CONTRACT.md "Browser ↔ callpop").
+// Frame types sent to the browser (docs/contract.md "Browser ↔ callpop").
 const (
 	FrameHello   = "hello"
 	FrameCall    = "call"

@@ -28,9 +28,9 @@
 //
 // # Flags
 //
-// Item.Flags names what the CRM should do beyond filing the record (PBX_API.md
-// §6). A record may carry several; the list is empty, never absent, when none
-// applies.
+// Item.Flags names what the CRM should do beyond filing the record
+// (docs/pbx-api.md, "What the CRM is expected to build on it"). A record may
+// carry several; the list is empty, never absent, when none applies.
 //
 //   - missed_unknown_number (FlagMissedUnknownNumber): an incoming call that
 //     was not answered (status Missed or Cancel) from a number no directory

@@ -2,7 +2,7 @@ package pbx
 
 import "strings"
 
-// The command names the client sends (PBX_API.md section 3).
+// The command names the client sends (docs/pbx-api.md, "CRM → PBX: the commands").
 const (
 	CmdAccounts           = "accounts"
 	CmdGroups             = "groups"

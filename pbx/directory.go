@@ -6,8 +6,8 @@ import (
 	"net/url"
 )
 
-// Account is a PBX employee, an entry of the accounts answer (PBX_API.md
-// 5.1).
+// Account is a PBX employee, an entry of the accounts answer (docs/pbx-api.md,
+// accounts).
 type Account struct {
 	// Name is the login, the user the PBX's webhooks carry.
 	Name string `json:"name"`
@@ -35,7 +35,7 @@ func (a *Account) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Group is a PBX department, an entry of the groups answer (PBX_API.md 5.2).
+// Group is a PBX department, an entry of the groups answer (docs/pbx-api.md, groups).
 type Group struct {
 	// ID is the group's id, the group_id of subscribeOnCalls.
 	ID string `json:"id"`

@@ -1,5 +1,5 @@
 // Package pbx is callpop's client for the cloud PBX REST API: the CRM → PBX
-// commands of PBX_API.md section 5 (accounts, groups, makeCall, history,
+// commands of docs/pbx-api.md (accounts, groups, makeCall, history,
 // subscribeOnCalls, subscriptionStatus, set_dnd, get_dnd), plus the parser and
 // writer of the history CSV. The simulated PBX that serves the same API lives
 // in pbx/sim. The package imports no other callpop package.

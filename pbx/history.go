@@ -48,7 +48,7 @@ func ValidType(t string) bool {
 	return false
 }
 
-// HistoryQuery selects the calls of a history command (PBX_API.md 5.4).
+// HistoryQuery selects the calls of a history command (docs/pbx-api.md, history).
 // The zero value asks for everything the PBX's default gives.
 type HistoryQuery struct {
 	// Period is one of the Period* constants; it overrides Start and End.

@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// HistoryRecord is one row of the history CSV (PBX_API.md 5.4).
+// HistoryRecord is one row of the history CSV (docs/pbx-api.md, history).
 type HistoryRecord struct {
 	// UID is the call id.
 	UID string

@@ -199,7 +199,7 @@ func TestHistoryForPBXReachesEveryLeg(t *testing.T) {
 }
 
 // TestRatingAttachesToRecord: "a rating is attached to the call's record"
-// (CONTRACT.md), whichever of the two arrives first.
+// (docs/contract.md), whichever of the two arrives first.
 //
 // RatingBeforeRecord fails today: event.CallRecord.ApplyRating keeps an early
 // rating in the record and returns no Out, and both brokers' Update return

@@ -21,7 +21,8 @@ import (
 	"github.com/callpop/callpop/webhook"
 )
 
-// pbxBodies are realistic webhook bodies, after PBX_API.md 4 and 7.
+// pbxBodies are realistic webhook bodies, after docs/pbx-api.md: its webhooks
+// and its field notes.
 var pbxBodies = []string{
 	"cmd=history&type=out&status=Success&phone=79101234567&user=user&start=20170703T121110Z&duration=124" +
 		"&link=https%3A%2F%2Flink%2Ffile.mp3&crm_token=" + testToken + "&callid=B10D0EB124F4E64AFAEA-1511",

@@ -1,4 +1,4 @@
-// Package webhook is the PBX's single CRM entry point (PBX_API.md 4): it
+// Package webhook is the PBX's single CRM entry point (docs/pbx-api.md): it
 // authenticates, decodes and validates the PBX's webhooks, answers them in
 // JSON, and hands call events and records to an event.Publisher.
 package webhook
@@ -261,7 +261,7 @@ func (h *Handler) rating(ctx context.Context, log *zap.Logger, f Form) error {
 	return nil
 }
 
-// contactAnswer is the PBX's expected answer (PBX_API.md 4.3).
+// contactAnswer is the PBX's expected answer (docs/pbx-api.md, "contact").
 type contactAnswer struct {
 	Name        string `json:"contact_name,omitempty"`
 	Responsible string `json:"responsible,omitempty"`

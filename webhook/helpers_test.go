@@ -162,7 +162,7 @@ func checkAnswer(tb testing.TB, r response, wantStatus int, want string) map[str
 	return got
 }
 
-// The PBX's error answers (PBX_API.md 3).
+// The PBX's error answers (docs/pbx-api.md, "The two directions").
 const (
 	invalidParams = `{"error":"Invalid parameters"}`
 	invalidToken  = `{"error":"Invalid token"}`
@@ -220,7 +220,7 @@ func (f fields) multipart() (body, contentType string) {
 	return buf.String(), mw.FormDataContentType()
 }
 
-// The PBX's webhooks as PBX_API.md 4 shows them, each complete and valid.
+// The PBX's webhooks as docs/pbx-api.md shows them, each complete and valid.
 
 func eventFields(callID string) fields {
 	return fields{

@@ -15,7 +15,8 @@ import (
 )
 
 // DefaultMaxBody is the largest webhook body accepted: real PBX webhooks are
-// under 1 KiB; 64 KiB leaves room for unannounced fields (CONTRACT.md).
+// under 1 KiB; 64 KiB leaves room for unannounced fields (docs/contract.md,
+// "PBX → callpop").
 const DefaultMaxBody = 64 << 10
 
 // Parser errors. Each maps to one answer in the handler.

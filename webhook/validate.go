@@ -16,7 +16,7 @@ import (
 // 400 {"error":"Invalid parameters"}.
 var ErrInvalid = errors.New("webhook: invalid parameters")
 
-// Commands the PBX sends (PBX_API.md 4, 7.4).
+// Commands the PBX sends (docs/pbx-api.md, "PBX → CRM: the webhooks").
 const (
 	CmdEvent   = "event"
 	CmdContact = "contact"
@@ -82,7 +82,8 @@ func (f Form) read(specs ...fieldSpec) error {
 // Cmd returns the command, lower-cased.
 func (f Form) Cmd() string { return strings.ToLower(strings.TrimSpace(f["cmd"])) }
 
-// ParseEvent validates a cmd=event form (PBX_API.md 4.2, 7.5–7.7).
+// ParseEvent validates a cmd=event form (docs/pbx-api.md, "event"; field
+// notes 5–8).
 func ParseEvent(f Form, now time.Time) (event.Event, error) {
 	ev := event.Event{At: now}
 	var typ, dir string
@@ -116,7 +117,7 @@ func ParseEvent(f Form, now time.Time) (event.Event, error) {
 	return ev, nil
 }
 
-// ParseContact validates a cmd=contact form (PBX_API.md 4.3).
+// ParseContact validates a cmd=contact form (docs/pbx-api.md, "contact").
 func ParseContact(f Form) (phone, callID string, err error) {
 	err = f.read(
 		fieldSpec{"phone", &phone, maxPhone, true},
@@ -125,7 +126,7 @@ func ParseContact(f Form) (phone, callID string, err error) {
 	return phone, callID, err
 }
 
-// ParseHistory validates a cmd=history form (PBX_API.md 4.1).
+// ParseHistory validates a cmd=history form (docs/pbx-api.md, "history").
 func ParseHistory(f Form) (event.Record, error) {
 	var rec event.Record
 	var typ, status, start, duration string
@@ -182,9 +183,9 @@ func parseDuration(s string) (int, error) {
 	return n, nil
 }
 
-// ParseRating reads a cmd=rating form. Ratings are extras the document does
-// not describe (PBX_API.md 7.4): ok=false means there is nothing to attach,
-// never an error.
+// ParseRating reads a cmd=rating form. Ratings are extras the vendor's
+// description leaves out (docs/pbx-api.md, "rating and webhook"): ok=false
+// means there is nothing to attach, never an error.
 func ParseRating(f Form) (event.Rating, bool) {
 	var r event.Rating
 	err := f.read(

@@ -18,7 +18,7 @@ import (
 	"github.com/callpop/callpop/webhook"
 )
 
-// config is every setting of `callpop serve` (CONTRACT.md "Processes and
+// config is every setting of `callpop serve` (docs/contract.md "Processes and
 // configuration"). Each flag has an environment twin; a flag given on the
 // command line wins over the environment.
 type config struct {

@@ -230,7 +230,7 @@ func TestTransferClosesTheOldLegAndRingsTheNewOneInAnyOrder(t *testing.T) {
 	andy.expectCall("INCOMING", "t-1")
 	andy.expectCall("ACCEPTED", "t-1")
 	// The new leg has a new callid, and its ACCEPTED may come before the old
-	// leg's TRANSFERRED (PBX_API.md 7.2).
+	// leg's TRANSFERRED (docs/pbx-api.md, field note 2).
 	b.event("INCOMING", "mike", "t-2")
 	b.event("ACCEPTED", "mike", "t-2")
 	a.event("TRANSFERRED", "andy", "t-1", "second_callid", "t-2")

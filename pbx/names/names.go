@@ -1,5 +1,5 @@
 // Package names keeps the PBX's login → real name map (the accounts command,
-// PBX_API.md 5.1), so popups can say "Mike Brown" where the PBX and the
+// docs/pbx-api.md), so popups can say "Mike Brown" where the PBX and the
 // directory say "mike". Look-ups never wait: they read the last map loaded.
 // On a cluster the map is shared through one Redis key, so only the node that
 // finds it missing or stale asks the PBX.

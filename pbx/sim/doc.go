@@ -1,7 +1,7 @@
 // Package sim is a simulated cloud PBX for demos and tests. A *PBX is an
-// http.Handler serving the CRM → PBX API of PBX_API.md section 5 (what
+// http.Handler serving the CRM → PBX API of docs/pbx-api.md (what
 // pbx.Client speaks) against in-memory state, and it plays calls by posting
-// the PBX → CRM webhooks of section 4 (contact, event, history) to callpop,
+// the PBX → CRM webhooks (contact, event, history) to callpop,
 // form-encoded as the real PBX does.
 //
 // Command names are matched with pbx.CanonicalCommand: without regard to
