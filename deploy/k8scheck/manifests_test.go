@@ -306,6 +306,7 @@ func TestDeploymentMatchesCallpop(t *testing.T) {
 	if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() {
 		t.Error("resources: want CPU and memory requests")
 	}
+	checkGoMemLimit(t, c)
 
 	// Settings come from objects that exist.
 	for _, e := range c.EnvFrom {
@@ -316,6 +317,52 @@ func TestDeploymentMatchesCallpop(t *testing.T) {
 			secret(t, o, e.SecretRef.Name)
 		}
 	}
+}
+
+// checkGoMemLimit: the container sets GOMEMLIMIT a little under its memory
+// limit (docs/deploy.md), between 75 % and 95 % of it, so the GC tightens
+// before the kernel kills the pod.
+func checkGoMemLimit(t *testing.T, c *corev1.Container) {
+	t.Helper()
+	limit := c.Resources.Limits.Memory()
+	if limit.IsZero() {
+		t.Error("resources: want a memory limit")
+		return
+	}
+	i := slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "GOMEMLIMIT" })
+	if i < 0 {
+		t.Error("env: no GOMEMLIMIT: the GC does not know the container's memory limit")
+		return
+	}
+	n, err := parseGoMemLimit(c.Env[i].Value)
+	if err != nil {
+		t.Errorf("GOMEMLIMIT %q: %v", c.Env[i].Value, err)
+		return
+	}
+	if l := limit.Value(); n >= l*95/100 || n < l*75/100 {
+		t.Errorf("GOMEMLIMIT %q (%d bytes) with a memory limit of %s, want 75–95 %% of it", c.Env[i].Value, n, limit)
+	}
+}
+
+// parseGoMemLimit reads GOMEMLIMIT as the Go runtime does: a byte count with
+// an optional B, KiB, MiB, GiB or TiB suffix.
+func parseGoMemLimit(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if v, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = v, u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, errors.New("not a byte count with a B, KiB, MiB, GiB or TiB suffix")
+	}
+	return n * mult, nil
 }
 
 func checkProbe(t *testing.T, name string, p *corev1.Probe, path string, c *corev1.Container) {
