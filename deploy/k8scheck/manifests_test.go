@@ -6,6 +6,8 @@
 //     duplicated key fails, as the API server's strict field validation
 //     would), and the objects agree with each other and with callpop (probe
 //     paths, replicas, grace period, selectors, ports, settings);
+//   - deploy/helm/callpop: the chart rendered offline with Helm's own engine
+//     for each values file in its ci/ folder, decoded and checked the same way;
 //   - deploy/compose/compose.yaml: loads with Docker Compose's own loader
 //     (compose-go: the Compose schema, env files, depends_on), and agrees with
 //     deploy/nginx/upstream.conf.
@@ -69,7 +71,26 @@ type objects struct {
 	deployments []*appsv1.Deployment
 	pdbs        []*policyv1.PodDisruptionBudget
 	ingresses   []*networkingv1.Ingress
-	kust        kustomization
+	pvcs        []*corev1.PersistentVolumeClaim
+	// serviceMonitors are the prometheus-operator's (a CRD, so not in
+	// k8s.io/api): the fields the Helm chart sets, decoded strictly too.
+	serviceMonitors []*serviceMonitor
+	kust            kustomization
+}
+
+// serviceMonitor is the part of monitoring.coreos.com/v1 ServiceMonitor the
+// Helm chart uses.
+type serviceMonitor struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Selector  metav1.LabelSelector `json:"selector"`
+		Endpoints []struct {
+			Port     string `json:"port"`
+			Path     string `json:"path"`
+			Interval string `json:"interval"`
+		} `json:"endpoints"`
+	} `json:"spec"`
 }
 
 // decodeStrict decodes one YAML document into the typed object for its
@@ -96,6 +117,10 @@ func decodeStrict(doc []byte, o *objects) (string, error) {
 		err = decodeInto(doc, &o.pdbs)
 	case "networking.k8s.io/v1/Ingress":
 		err = decodeInto(doc, &o.ingresses)
+	case "v1/PersistentVolumeClaim":
+		err = decodeInto(doc, &o.pvcs)
+	case "monitoring.coreos.com/v1/ServiceMonitor":
+		err = decodeInto(doc, &o.serviceMonitors)
 	default:
 		return gvk, fmt.Errorf("kind %q is not one this check knows (add it to decodeStrict)", gvk)
 	}
@@ -473,8 +498,15 @@ func TestIngressKeepsSocketsOpen(t *testing.T) {
 func TestIngressRoutesThePublicSurfaceOnly(t *testing.T) {
 	t.Parallel()
 	o := load(t)
+	checkPublicRoutes(t, o.ingresses)
+}
+
+// checkPublicRoutes: ings route the PBX's and the widget's paths and none an
+// operator keeps inside.
+func checkPublicRoutes(t *testing.T, ings []*networkingv1.Ingress) {
+	t.Helper()
 	routed := func(path string) bool {
-		for _, ing := range o.ingresses {
+		for _, ing := range ings {
 			for _, r := range ing.Spec.Rules {
 				if r.HTTP == nil {
 					continue
