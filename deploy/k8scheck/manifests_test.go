@@ -12,7 +12,7 @@
 //     (compose-go: the Compose schema, env files, depends_on), and agrees with
 //     deploy/nginx/upstream.conf.
 //
-// It is its own module so the main module does not carry k8s.io/api and
+// It is its own module so the main module does not carry k8s.io/api, Helm and
 // compose-go. Run it with `cd deploy/k8scheck && go test ./...`.
 package k8scheck
 
