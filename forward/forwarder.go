@@ -422,6 +422,11 @@ func newMetrics(reg prometheus.Registerer, f *Forwarder) *metrics {
 			Name: "callpop_forward_retries_total", Help: "Failed POSTs to the CRM that will be retried, by HTTP status or \"network\".",
 		}, []string{"code"}),
 	}
+	// The usual codes exported at 0, so rate() sees the first retry; any
+	// other status gets its series when it happens.
+	for _, code := range []string{"network", "429", "500", "502", "503", "504"} {
+		m.retries.WithLabelValues(code)
+	}
 	queued := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "callpop_forward_queued", Help: "Call records waiting for the CRM (as of the last look at the queue).",
 	}, func() float64 { return float64(f.lastStats().Queued) })

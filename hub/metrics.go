@@ -63,8 +63,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"stage"}),
 	}
+	// Every known series exported at 0, so rate() and absent() alerts
+	// (deploy/prometheus/alerts.yaml) see the first one.
 	for _, reason := range []string{"slow", "ping", "flood"} {
-		m.dropped.WithLabelValues(reason) // exported at 0, so rate() sees the first one
+		m.dropped.WithLabelValues(reason)
+	}
+	m.refused.WithLabelValues("too_many")
+	for _, result := range []string{"hit", "miss"} {
+		m.resumes.WithLabelValues(result)
+	}
+	for _, stage := range []string{"received", "written", "shown"} {
+		m.delay.WithLabelValues(stage)
 	}
 	if reg != nil {
 		reg.MustRegister(m.sessions, m.users, m.frames, m.acks, m.acksIgnored, m.acksUnstyled, m.dropped, m.refused, m.resumes, m.delay)

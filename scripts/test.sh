@@ -2,8 +2,9 @@
 # Runs every callpop test on a fresh machine: installs what the tests need
 # when it is missing (redis-server for the Redis broker tests, chromium for the
 # widget's browser tests, nginx for the load-balancer tests, node for the
-# widget's unit tests), then vets, runs
-# `go test -race ./...`, the widget's node tests and a short fuzzing pass.
+# widget's unit tests, prometheus for promtool), then vets, runs
+# `go test -race ./...`, the offline deployment checks (manifests, Helm chart,
+# alert rules, dashboard), the widget's node tests and a short fuzzing pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,10 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
 command -v node >/dev/null 2>&1 || need+=(nodejs) # the widget's unit tests (node --test)
+# promtool checks and unit-tests the alert rules; Debian ships it in the
+# prometheus package (installed, not started: the package starts no service
+# without an init system, and nothing here needs one).
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 if ((${#need[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo=sudo
@@ -27,8 +32,14 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go test -race -count=1 -timeout 20m ./...
-# Offline checks of the deployment files (their own module: k8s.io/api, compose-go).
+# Offline checks of the deployment files (their own module: k8s.io/api,
+# compose-go, Helm's renderer): the manifests, the compose file, the Helm chart
+# rendered for each values file, the Grafana dashboard.
 (cd deploy/k8scheck && go vet ./... && go test -count=1 ./...)
+# The alert rules: valid, and each alert fires (and stays quiet) as its tests
+# say.
+promtool check rules deploy/prometheus/alerts.yaml
+promtool test rules deploy/prometheus/alerts_test.yaml
 
 # The widget's pure logic, in Node's own test runner.
 node --test widget/

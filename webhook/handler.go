@@ -346,11 +346,23 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1},
 		}),
 	}
+	// Every command's series exported at 0 from the start, so rate() and
+	// absent() alerts (deploy/prometheus/alerts.yaml) see the first 503.
+	for _, cmd := range metricCmds {
+		for _, status := range []int{http.StatusOK, http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden,
+			http.StatusMethodNotAllowed, http.StatusRequestEntityTooLarge, http.StatusTooManyRequests, http.StatusServiceUnavailable} {
+			m.requests.WithLabelValues(cmd, strconv.Itoa(status))
+		}
+		m.latency.WithLabelValues(cmd)
+	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.latency, m.contactTimeouts, m.publish)
 	}
 	return m
 }
+
+// metricCmds are the cmd label's values: the PBX's commands and "unknown".
+var metricCmds = []string{CmdEvent, CmdContact, CmdHistory, CmdRating, CmdWebhook, "unknown"}
 
 func (m *metrics) observe(cmd string, status int, d time.Duration) {
 	switch cmd {

@@ -150,6 +150,9 @@ func New(rdb goredis.UniversalClient, cfg Config, log *zap.Logger) *Broker {
 	b.conflicts = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "callpop_broker_update_conflicts_total", Help: "Call-record updates retried because another webhook changed the record first.",
 	})
+	for _, op := range []string{"update", "receive"} {
+		b.errors.WithLabelValues(op) // exported at 0, so rate() sees the first failure
+	}
 	if cfg.Registerer != nil {
 		cfg.Registerer.MustRegister(b.errors, b.resubscribe, b.conflicts)
 	}

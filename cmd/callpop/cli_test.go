@@ -75,7 +75,7 @@ func TestHelpExitsZeroAndPrintsNoSecret(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{
 		{"serve", "--help"}, {"serve", "-h"}, {"demo", "--help"}, {"token", "--help"},
-		{"accounts", "--help"}, {"history", "import", "--help"}, {"pbxsim", "--help"},
+		{"accounts", "--help"}, {"history", "import", "--help"}, {"pbxsim", "--help"}, {"healthcheck", "--help"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			t.Parallel()

@@ -24,9 +24,6 @@ import (
 	"github.com/callpop/callpop/internal/gctune"
 )
 
-// version is stamped at build time: -ldflags "-X main.version=…".
-var version = "dev"
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
@@ -35,25 +32,30 @@ func main() {
 }
 
 // exitCode reports err on stderr in one line and returns the process's exit
-// code: 0 after success or help (-h), 2 otherwise.
+// code: 0 after success or help (-h), 1 for a health check that failed (what
+// container runtimes read as unhealthy), 2 otherwise.
 func exitCode(err error, stderr io.Writer) int {
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
 	fmt.Fprintln(stderr, "callpop:", err)
+	if errors.Is(err, errUnhealthy) {
+		return 1
+	}
 	return 2
 }
 
 const usage = `usage: callpop <command> [flags]
 
 commands:
-  serve     run a callpop node
-  demo      run a node, a simulated PBX and a demo CRM page
-  token     print a widget session token: callpop token --user andy [--ttl 12h]
-  accounts  list the PBX's employees and departments (to map CRM users to PBX logins)
-  history   history import --period today: backfill call records from the PBX
-  pbxsim    run the simulated PBX alone (--play to play demo calls to --crm-url)
-  version   print the version
+  serve        run a callpop node
+  demo         run a node, a simulated PBX and a demo CRM page
+  token        print a widget session token: callpop token --user andy [--ttl 12h]
+  accounts     list the PBX's employees and departments (to map CRM users to PBX logins)
+  history      history import --period today: backfill call records from the PBX
+  pbxsim       run the simulated PBX alone (--play to play demo calls to --crm-url)
+  healthcheck  exit 0 when this node's /healthz (--ready: /readyz) answers 200, else 1
+  version      print the version, Go version and VCS revision (also --version)
 
 Run "callpop <command> -h" for the command's flags.
 `
@@ -78,9 +80,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runHistory(ctx, args[1:], getenv, stdout)
 	case "pbxsim":
 		return runPBXSim(ctx, args[1:], getenv, stdout, stderr)
-	case "version":
-		fmt.Fprintln(stdout, "callpop", version)
+	case "version", "--version", "-version":
+		printVersion(stdout)
 		return nil
+	case "healthcheck":
+		return runHealthcheck(ctx, args[1:], getenv, stdout)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -82,7 +82,8 @@ func newServer(cfg *config, log *zap.Logger, opt serverOptions) (*server, error)
 	broker := opt.broker
 	s := &server{cfg: cfg, log: log, registry: prometheus.NewRegistry(), fresh: newFreshConns()}
 	s.refusals = newRefusals(s.registry, log, cfg)
-	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newBuildInfo())
 	var err error
 	if s.jwt, err = auth.NewJWT(cfg.JWTSecret); err != nil {
 		return nil, err

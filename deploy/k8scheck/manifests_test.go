@@ -6,11 +6,13 @@
 //     duplicated key fails, as the API server's strict field validation
 //     would), and the objects agree with each other and with callpop (probe
 //     paths, replicas, grace period, selectors, ports, settings);
+//   - deploy/helm/callpop: the chart rendered offline with Helm's own engine
+//     for each values file in its ci/ folder, decoded and checked the same way;
 //   - deploy/compose/compose.yaml: loads with Docker Compose's own loader
 //     (compose-go: the Compose schema, env files, depends_on), and agrees with
 //     deploy/nginx/upstream.conf.
 //
-// It is its own module so the main module does not carry k8s.io/api and
+// It is its own module so the main module does not carry k8s.io/api, Helm and
 // compose-go. Run it with `cd deploy/k8scheck && go test ./...`.
 package k8scheck
 
@@ -69,7 +71,26 @@ type objects struct {
 	deployments []*appsv1.Deployment
 	pdbs        []*policyv1.PodDisruptionBudget
 	ingresses   []*networkingv1.Ingress
-	kust        kustomization
+	pvcs        []*corev1.PersistentVolumeClaim
+	// serviceMonitors are the prometheus-operator's (a CRD, so not in
+	// k8s.io/api): the fields the Helm chart sets, decoded strictly too.
+	serviceMonitors []*serviceMonitor
+	kust            kustomization
+}
+
+// serviceMonitor is the part of monitoring.coreos.com/v1 ServiceMonitor the
+// Helm chart uses.
+type serviceMonitor struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Selector  metav1.LabelSelector `json:"selector"`
+		Endpoints []struct {
+			Port     string `json:"port"`
+			Path     string `json:"path"`
+			Interval string `json:"interval"`
+		} `json:"endpoints"`
+	} `json:"spec"`
 }
 
 // decodeStrict decodes one YAML document into the typed object for its
@@ -96,6 +117,10 @@ func decodeStrict(doc []byte, o *objects) (string, error) {
 		err = decodeInto(doc, &o.pdbs)
 	case "networking.k8s.io/v1/Ingress":
 		err = decodeInto(doc, &o.ingresses)
+	case "v1/PersistentVolumeClaim":
+		err = decodeInto(doc, &o.pvcs)
+	case "monitoring.coreos.com/v1/ServiceMonitor":
+		err = decodeInto(doc, &o.serviceMonitors)
 	default:
 		return gvk, fmt.Errorf("kind %q is not one this check knows (add it to decodeStrict)", gvk)
 	}
@@ -306,6 +331,7 @@ func TestDeploymentMatchesCallpop(t *testing.T) {
 	if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() {
 		t.Error("resources: want CPU and memory requests")
 	}
+	checkGoMemLimit(t, c)
 
 	// Settings come from objects that exist.
 	for _, e := range c.EnvFrom {
@@ -316,6 +342,52 @@ func TestDeploymentMatchesCallpop(t *testing.T) {
 			secret(t, o, e.SecretRef.Name)
 		}
 	}
+}
+
+// checkGoMemLimit: the container sets GOMEMLIMIT a little under its memory
+// limit (docs/deploy.md), between 75 % and 95 % of it, so the GC tightens
+// before the kernel kills the pod.
+func checkGoMemLimit(t *testing.T, c *corev1.Container) {
+	t.Helper()
+	limit := c.Resources.Limits.Memory()
+	if limit.IsZero() {
+		t.Error("resources: want a memory limit")
+		return
+	}
+	i := slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "GOMEMLIMIT" })
+	if i < 0 {
+		t.Error("env: no GOMEMLIMIT: the GC does not know the container's memory limit")
+		return
+	}
+	n, err := parseGoMemLimit(c.Env[i].Value)
+	if err != nil {
+		t.Errorf("GOMEMLIMIT %q: %v", c.Env[i].Value, err)
+		return
+	}
+	if l := limit.Value(); n >= l*95/100 || n < l*75/100 {
+		t.Errorf("GOMEMLIMIT %q (%d bytes) with a memory limit of %s, want 75–95 %% of it", c.Env[i].Value, n, limit)
+	}
+}
+
+// parseGoMemLimit reads GOMEMLIMIT as the Go runtime does: a byte count with
+// an optional B, KiB, MiB, GiB or TiB suffix.
+func parseGoMemLimit(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if v, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = v, u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, errors.New("not a byte count with a B, KiB, MiB, GiB or TiB suffix")
+	}
+	return n * mult, nil
 }
 
 func checkProbe(t *testing.T, name string, p *corev1.Probe, path string, c *corev1.Container) {
@@ -426,8 +498,15 @@ func TestIngressKeepsSocketsOpen(t *testing.T) {
 func TestIngressRoutesThePublicSurfaceOnly(t *testing.T) {
 	t.Parallel()
 	o := load(t)
+	checkPublicRoutes(t, o.ingresses)
+}
+
+// checkPublicRoutes: ings route the PBX's and the widget's paths and none an
+// operator keeps inside.
+func checkPublicRoutes(t *testing.T, ings []*networkingv1.Ingress) {
+	t.Helper()
 	routed := func(path string) bool {
-		for _, ing := range o.ingresses {
+		for _, ing := range ings {
 			for _, r := range ing.Spec.Rules {
 				if r.HTTP == nil {
 					continue
