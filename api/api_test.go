@@ -78,7 +78,7 @@ func (s *server) do(user, method, path, body string) (int, map[string]any) {
 func history(t *testing.T, b event.Broker, id, user string, st event.Status) {
 	t.Helper()
 	rec := event.Record{CallID: id, User: user, Phone: "79101234567", Direction: event.DirIn, Status: st, Start: time.Now()}
-	if err := b.Update(context.Background(), id, func(r *event.CallRecord) []event.Out { return r.ApplyHistory(rec, time.Now()) }); err != nil {
+	if err := b.Update(context.Background(), id, func(r *event.CallState) []event.Out { return r.ApplyHistory(rec, time.Now()) }); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -165,7 +165,7 @@ func testMarkSeen(t *testing.T, b event.Broker, keys func() int64) {
 	// One seen frame per change, in order; a sentinel frame shows none
 	// came after them.
 	ev := event.Event{Type: event.Incoming, CallID: "sentinel", User: "andy", Phone: "79101234567", At: time.Now()}
-	if err := b.Update(context.Background(), ev.CallID, func(r *event.CallRecord) []event.Out { return r.ApplyEvent(ev) }); err != nil {
+	if err := b.Update(context.Background(), ev.CallID, func(r *event.CallState) []event.Out { return r.ApplyEvent(ev) }); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{`"type":"seen"` + `,"id":"%s","callid":"m1"`, `"type":"seen"` + `,"id":"%s","callid":"m2"`, `"event":"INCOMING","callid":"sentinel"`} {

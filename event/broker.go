@@ -23,7 +23,7 @@ type Handler func(Message)
 
 // UpdateFunc changes a call's record and returns what to send. A broker may
 // run it more than once (optimistic concurrency), so it must be pure.
-type UpdateFunc func(rec *CallRecord) []Out
+type UpdateFunc func(rec *CallState) []Out
 
 // Publisher is what the webhook side needs: apply a change to a call and
 // deliver its consequences to every node.

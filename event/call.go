@@ -57,10 +57,10 @@ func (l *Leg) Expired(now time.Time) bool { return l.Last.Stale(now) }
 // Open reports whether the leg shows a popup at now.
 func (l *Leg) Open(now time.Time) bool { return l.State != Closed && !l.Expired(now) }
 
-// CallRecord is the shared state of one callid: every user's leg, and what of
+// CallState is the shared state of one callid: every user's leg, and what of
 // its history has been delivered. Brokers store it whole and update it
 // atomically; the methods below are the state machine and are pure.
-type CallRecord struct {
+type CallState struct {
 	CallID string          `json:"callid"`
 	Legs   map[string]*Leg `json:"legs,omitempty"` // by user key
 	// Record is the call's history record once it arrived.
@@ -93,7 +93,7 @@ type ActiveChange struct {
 // ApplyEvent moves the record by one PBX event and returns the frames to send.
 // A repeated or late event (one that would move a leg backwards, or reopen a
 // closed one) returns nothing.
-func (r *CallRecord) ApplyEvent(ev Event) []Out {
+func (r *CallState) ApplyEvent(ev Event) []Out {
 	if r.Legs == nil {
 		r.Legs = map[string]*Leg{}
 	}
@@ -133,7 +133,7 @@ func (r *CallRecord) ApplyEvent(ev Event) []Out {
 
 // closeRinging closes every other user's ringing leg: answeredBy (whose
 // real name is name, "" when unknown) took the call.
-func (r *CallRecord) closeRinging(answeredBy, name string, at time.Time) []Out {
+func (r *CallState) closeRinging(answeredBy, name string, at time.Time) []Out {
 	var outs []Out
 	for _, u := range r.users() {
 		leg := r.Legs[u]
@@ -150,7 +150,7 @@ func (r *CallRecord) closeRinging(answeredBy, name string, at time.Time) []Out {
 
 // frame builds the user's frame for ev, keeping what earlier events of the
 // leg said when this one leaves it out (department, contact, direction).
-func (r *CallRecord) frame(leg *Leg, ev Event, key string) CallFrame {
+func (r *CallState) frame(leg *Leg, ev Event, key string) CallFrame {
 	var f CallFrame
 	if leg != nil {
 		f = leg.Last
@@ -189,7 +189,7 @@ func (r *CallRecord) frame(leg *Leg, ev Event, key string) CallFrame {
 // (a second chance for lost terminal events) and delivers the record to its
 // user, or, when that user is not a person, to every user who had a leg.
 // A repeated record for the same user changes nothing.
-func (r *CallRecord) ApplyHistory(rec Record, now time.Time) []Out {
+func (r *CallState) ApplyHistory(rec Record, now time.Time) []Out {
 	if r.Legs == nil {
 		r.Legs = map[string]*Leg{}
 	}
@@ -240,7 +240,7 @@ func (r *CallRecord) ApplyHistory(rec Record, now time.Time) []Out {
 
 // ApplyRating attaches a post-call rating to the call's record: kept for a
 // record still to come, or updated in the users' recent calls.
-func (r *CallRecord) ApplyRating(value string) []Out {
+func (r *CallState) ApplyRating(value string) []Out {
 	if r.Record == nil {
 		r.Rating = value
 		return nil
@@ -262,7 +262,7 @@ func (r *CallRecord) ApplyRating(value string) []Out {
 // reports whether that is news. Which calls a user may mark, and the "seen"
 // frame, are the broker's: it decides from the user's recent calls, which
 // outlive this record (event.CallLog.MarkSeen).
-func (r *CallRecord) MarkSeen(user string) bool {
+func (r *CallState) MarkSeen(user string) bool {
 	if slices.Contains(r.SeenBy, user) {
 		return false
 	}
@@ -271,7 +271,7 @@ func (r *CallRecord) MarkSeen(user string) bool {
 }
 
 // recordFor is the record as user keeps it.
-func (r *CallRecord) recordFor(user string) Record {
+func (r *CallState) recordFor(user string) Record {
 	rc := *r.Record
 	rc.Seen = slices.Contains(r.SeenBy, user)
 	return rc
@@ -279,7 +279,7 @@ func (r *CallRecord) recordFor(user string) Record {
 
 // Active returns, for every user the outs touch, how their active calls
 // changed: the leg when it is still open, nil when it closed.
-func (r *CallRecord) Active(outs []Out, now time.Time) []ActiveChange {
+func (r *CallState) Active(outs []Out, now time.Time) []ActiveChange {
 	var ch []ActiveChange
 	seen := map[string]bool{}
 	for _, o := range outs {
@@ -302,7 +302,7 @@ func (r *CallRecord) Active(outs []Out, now time.Time) []ActiveChange {
 
 // users lists the record's users in a stable order, so frames go out in
 // the same order on every retry.
-func (r *CallRecord) users() []string {
+func (r *CallState) users() []string {
 	us := make([]string, 0, len(r.Legs))
 	for u := range r.Legs {
 		us = append(us, u)

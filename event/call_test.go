@@ -50,65 +50,65 @@ func same(a, b []got) bool {
 
 func TestCallStateMachine(t *testing.T) {
 	t.Parallel()
-	hist := func(user string, st Status) func(*CallRecord) []Out {
-		return func(r *CallRecord) []Out {
+	hist := func(user string, st Status) func(*CallState) []Out {
+		return func(r *CallState) []Out {
 			return r.ApplyHistory(Record{CallID: "c1", User: user, Phone: "79101234567", Status: st, Start: t0}, at(100))
 		}
 	}
-	evf := func(ev Event) func(*CallRecord) []Out { return func(r *CallRecord) []Out { return r.ApplyEvent(ev) } }
+	evf := func(ev Event) func(*CallState) []Out { return func(r *CallState) []Out { return r.ApplyEvent(ev) } }
 	cases := []struct {
 		name  string
-		steps []func(*CallRecord) []Out
+		steps []func(*CallState) []Out
 		last  []got // frames of the last step
 	}{
-		{"IncomingOpensALeg", []func(*CallRecord) []Out{evf(e(Incoming, "andy@acme", 0))},
+		{"IncomingOpensALeg", []func(*CallState) []Out{evf(e(Incoming, "andy@acme", 0))},
 			[]got{{"andy", "INCOMING", ""}}},
-		{"RepeatedIncomingChangesNothing", []func(*CallRecord) []Out{evf(e(Incoming, "andy", 0)), evf(e(Incoming, "ANDY", 1))},
+		{"RepeatedIncomingChangesNothing", []func(*CallState) []Out{evf(e(Incoming, "andy", 0)), evf(e(Incoming, "ANDY", 1))},
 			nil},
-		{"AcceptedAfterIncoming", []func(*CallRecord) []Out{evf(e(Incoming, "andy", 0)), evf(e(Accepted, "andy", 3))},
+		{"AcceptedAfterIncoming", []func(*CallState) []Out{evf(e(Incoming, "andy", 0)), evf(e(Accepted, "andy", 3))},
 			[]got{{"andy", "ACCEPTED", ""}}},
-		{"RepeatedAcceptedChangesNothing", []func(*CallRecord) []Out{evf(e(Incoming, "andy", 0)), evf(e(Accepted, "andy", 3)), evf(e(Accepted, "andy", 4))},
+		{"RepeatedAcceptedChangesNothing", []func(*CallState) []Out{evf(e(Incoming, "andy", 0)), evf(e(Accepted, "andy", 3)), evf(e(Accepted, "andy", 4))},
 			nil},
-		{"LateIncomingDoesNotReopenClosedLeg", []func(*CallRecord) []Out{evf(e(Cancelled, "andy", 0)), evf(e(Incoming, "andy", 1))},
+		{"LateIncomingDoesNotReopenClosedLeg", []func(*CallState) []Out{evf(e(Cancelled, "andy", 0)), evf(e(Incoming, "andy", 1))},
 			nil},
-		{"LateIncomingAfterAcceptDoesNotRing", []func(*CallRecord) []Out{evf(e(Accepted, "andy", 0)), evf(e(Incoming, "andy", 1))},
+		{"LateIncomingAfterAcceptDoesNotRing", []func(*CallState) []Out{evf(e(Accepted, "andy", 0)), evf(e(Incoming, "andy", 1))},
 			nil},
-		{"GroupCallAnswerClosesOtherRingingLegs", []func(*CallRecord) []Out{
+		{"GroupCallAnswerClosesOtherRingingLegs", []func(*CallState) []Out{
 			evf(e(Incoming, "andy", 0)), evf(e(Incoming, "mike", 0)), evf(e(Incoming, "daria", 0)), evf(e(Accepted, "mike", 5))},
 			[]got{{"mike", "ACCEPTED", ""}, {"andy", "CANCELLED", ReasonAnsweredElsewhere}, {"daria", "CANCELLED", ReasonAnsweredElsewhere}}},
-		{"PBXCancelAfterAnsweredElsewhereChangesNothing", []func(*CallRecord) []Out{
+		{"PBXCancelAfterAnsweredElsewhereChangesNothing", []func(*CallState) []Out{
 			evf(e(Incoming, "andy", 0)), evf(e(Incoming, "mike", 0)), evf(e(Accepted, "mike", 5)), evf(e(Cancelled, "andy", 6))},
 			nil},
-		{"GroupRaceIncomingAfterAcceptOpensNothing", []func(*CallRecord) []Out{
+		{"GroupRaceIncomingAfterAcceptOpensNothing", []func(*CallState) []Out{
 			evf(e(Incoming, "mike", 0)), evf(e(Accepted, "mike", 5)), evf(e(Incoming, "daria", 6))},
 			nil},
-		{"TransferToSameCallIDRingsTheNewManager", []func(*CallRecord) []Out{
+		{"TransferToSameCallIDRingsTheNewManager", []func(*CallState) []Out{
 			evf(e(Incoming, "andy", 0)), evf(e(Accepted, "andy", 2)), evf(e(Incoming, "mike", 60))},
 			[]got{{"mike", "INCOMING", ""}}},
-		{"AcceptByTransferTargetLeavesTalkingLegAlone", []func(*CallRecord) []Out{
+		{"AcceptByTransferTargetLeavesTalkingLegAlone", []func(*CallState) []Out{
 			evf(e(Incoming, "andy", 0)), evf(e(Accepted, "andy", 2)), evf(e(Incoming, "mike", 60)), evf(e(Accepted, "mike", 62))},
 			[]got{{"mike", "ACCEPTED", ""}}},
-		{"TransferredClosesTheLeg", []func(*CallRecord) []Out{
+		{"TransferredClosesTheLeg", []func(*CallState) []Out{
 			evf(e(Incoming, "andy", 0)), evf(e(Accepted, "andy", 2)), evf(e(Transferred, "andy", 30))},
 			[]got{{"andy", "TRANSFERRED", ""}}},
-		{"HistoryClosesOpenLegsAndGoesToItsUser", []func(*CallRecord) []Out{
+		{"HistoryClosesOpenLegsAndGoesToItsUser", []func(*CallState) []Out{
 			evf(e(Incoming, "andy", 0)), evf(e(Accepted, "andy", 2)), hist("andy", Success)},
 			[]got{{"andy", "COMPLETED", ReasonHistory}, {"andy", "history", ""}}},
-		{"HistoryOfPBXUserGoesToEveryLeg", []func(*CallRecord) []Out{
+		{"HistoryOfPBXUserGoesToEveryLeg", []func(*CallState) []Out{
 			evf(e(Incoming, "andy", 0)), evf(e(Incoming, "mike", 0)), hist("pbx", Missed)},
 			[]got{{"andy", "CANCELLED", ReasonHistory}, {"mike", "CANCELLED", ReasonHistory}, {"andy", "history", ""}, {"mike", "history", ""}}},
-		{"HistoryOfGroupLoginGoesToEveryLeg", []func(*CallRecord) []Out{
+		{"HistoryOfGroupLoginGoesToEveryLeg", []func(*CallState) []Out{
 			evf(e(Incoming, "andy", 0)), evf(e(Cancelled, "andy", 9)), hist("g_5f3a@acme", Missed)},
 			[]got{{"andy", "history", ""}}},
-		{"RepeatedHistoryChangesNothing", []func(*CallRecord) []Out{hist("andy", Success), hist("andy", Success)},
+		{"RepeatedHistoryChangesNothing", []func(*CallState) []Out{hist("andy", Success), hist("andy", Success)},
 			nil},
-		{"IncomingAfterHistoryOpensNothing", []func(*CallRecord) []Out{hist("andy", Missed), evf(e(Incoming, "andy", 0))},
+		{"IncomingAfterHistoryOpensNothing", []func(*CallState) []Out{hist("andy", Missed), evf(e(Incoming, "andy", 0))},
 			nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			var r CallRecord
+			var r CallState
 			var outs []Out
 			for _, step := range c.steps {
 				outs = step(&r)
@@ -122,7 +122,7 @@ func TestCallStateMachine(t *testing.T) {
 
 func TestFrameKeepsWhatEarlierEventsSaid(t *testing.T) {
 	t.Parallel()
-	var r CallRecord
+	var r CallState
 	in := e(Incoming, "andy", 0)
 	in.GroupRealName, in.Diversion, in.Contact = "Sales", "74951234567", &Contact{Name: "Horns & Hooves", Responsible: "andy"}
 	r.ApplyEvent(in)
@@ -141,7 +141,7 @@ func TestFrameKeepsWhatEarlierEventsSaid(t *testing.T) {
 
 func TestDirectionIsInferredWhenMissing(t *testing.T) {
 	t.Parallel()
-	var r CallRecord
+	var r CallState
 	r.ApplyEvent(Event{Type: Outgoing, CallID: "c1", Phone: "1", User: "andy", At: at(0)})
 	outs := r.ApplyEvent(Event{Type: Accepted, CallID: "c1", Phone: "1", User: "andy", At: at(1)})
 	var f CallFrame
@@ -149,7 +149,7 @@ func TestDirectionIsInferredWhenMissing(t *testing.T) {
 	if f.Direction != DirOut {
 		t.Fatalf("ACCEPTED of an outgoing call without direction: %q, want out", f.Direction)
 	}
-	var r2 CallRecord
+	var r2 CallState
 	outs = r2.ApplyEvent(Event{Type: Incoming, CallID: "c2", Phone: "1", User: "andy", At: at(0)})
 	_ = json.Unmarshal(outs[0].Payload, &f)
 	if f.Direction != DirIn {
@@ -159,7 +159,7 @@ func TestDirectionIsInferredWhenMissing(t *testing.T) {
 
 func TestRatingBeforeOrAfterRecordIsAttached(t *testing.T) {
 	t.Parallel()
-	var r CallRecord
+	var r CallState
 	if outs := r.ApplyRating("4"); len(outs) != 0 {
 		t.Fatalf("rating before the record sent %d outs", len(outs))
 	}
@@ -215,7 +215,7 @@ func TestWithIDAndParseID(t *testing.T) {
 
 func TestMarkSeenIsPerUserAndOnce(t *testing.T) {
 	t.Parallel()
-	var r CallRecord
+	var r CallState
 	r.ApplyEvent(e(Incoming, "andy", 0))
 	r.ApplyEvent(e(Incoming, "mike", 0))
 	r.ApplyHistory(Record{CallID: "c1", User: "pbx", Direction: DirIn, Status: Missed}, at(30))
@@ -234,7 +234,7 @@ func TestMarkSeenIsPerUserAndOnce(t *testing.T) {
 }
 
 func TestAnsweredElsewhereCarriesTheAcceptingUsersName(t *testing.T) {
-	var r CallRecord
+	var r CallState
 	r.ApplyEvent(e(Incoming, "andy", 0))
 	r.ApplyEvent(e(Incoming, "mike", 0))
 	acc := e(Accepted, "mike@acme", 2)

@@ -112,7 +112,7 @@ func closeStatus(tb testing.TB, c *websocket.Conn) websocket.StatusCode {
 func (h *testHub) incoming(tb testing.TB, user, callID, pad string) {
 	tb.Helper()
 	ev := event.Event{Type: event.Incoming, CallID: callID, User: user, Phone: "79101234567", GroupRealName: pad, At: time.Now()}
-	if err := h.b.Update(context.Background(), callID, func(r *event.CallRecord) []event.Out { return r.ApplyEvent(ev) }); err != nil {
+	if err := h.b.Update(context.Background(), callID, func(r *event.CallState) []event.Out { return r.ApplyEvent(ev) }); err != nil {
 		tb.Fatal(err)
 	}
 }

@@ -201,7 +201,7 @@ func TestHistoryForPBXReachesEveryLeg(t *testing.T) {
 // TestRatingAttachesToRecord: "a rating is attached to the call's record"
 // (docs/contract.md), whichever of the two arrives first.
 //
-// RatingBeforeRecord fails today: event.CallRecord.ApplyRating keeps an early
+// RatingBeforeRecord fails today: event.CallState.ApplyRating keeps an early
 // rating in the record and returns no Out, and both brokers' Update return
 // before storing a record when fn returned no Out (broker/memory leaves a new
 // entry's expires at zero, so the next Update starts afresh; broker/redis

@@ -195,7 +195,7 @@ func (h *Handler) event(ctx context.Context, log *zap.Logger, f Form) error {
 	}
 	log.Info("call event", zap.String("type", string(ev.Type)), zap.String("user", event.UserKey(ev.User)),
 		zap.String("callid", ev.CallID))
-	err = h.pub.Update(ctx, ev.CallID, func(rec *event.CallRecord) []event.Out {
+	err = h.pub.Update(ctx, ev.CallID, func(rec *event.CallState) []event.Out {
 		return rec.ApplyEvent(ev)
 	})
 	if err == nil {
@@ -216,7 +216,7 @@ func (h *Handler) history(ctx context.Context, log *zap.Logger, f Form) error {
 	log.Info("call record", zap.String("status", string(rec.Status)), zap.String("user", event.UserKey(rec.User)),
 		zap.String("callid", rec.CallID))
 	var applied event.Record
-	err = h.pub.Update(ctx, rec.CallID, func(cr *event.CallRecord) []event.Out {
+	err = h.pub.Update(ctx, rec.CallID, func(cr *event.CallState) []event.Out {
 		outs := cr.ApplyHistory(rec, now)
 		applied = *cr.Record // the committed run's: with the legs' contact and an early rating
 		return outs
@@ -238,7 +238,7 @@ func (h *Handler) rating(ctx context.Context, log *zap.Logger, f Form) error {
 		return nil
 	}
 	var late *event.Record
-	err := h.pub.Update(ctx, rt.CallID, func(cr *event.CallRecord) []event.Out {
+	err := h.pub.Update(ctx, rt.CallID, func(cr *event.CallState) []event.Out {
 		late = nil // the committed run's decides
 		// The record was forwarded before this rating unless the rating came
 		// first (cr.Rating, attached by ApplyHistory). A repeat is enqueued

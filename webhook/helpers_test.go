@@ -260,7 +260,7 @@ func (p *fakePublisher) Update(_ context.Context, callID string, fn event.Update
 	if p.err != nil {
 		return p.err
 	}
-	var rec event.CallRecord
+	var rec event.CallState
 	fn(&rec)
 	return nil
 }

@@ -140,7 +140,7 @@ func ev(typ event.Type, callID, user string, at time.Time) event.Event {
 
 func apply(t *testing.T, b event.Broker, e event.Event) {
 	t.Helper()
-	if err := b.Update(context.Background(), e.CallID, func(r *event.CallRecord) []event.Out { return r.ApplyEvent(e) }); err != nil {
+	if err := b.Update(context.Background(), e.CallID, func(r *event.CallState) []event.Out { return r.ApplyEvent(e) }); err != nil {
 		t.Fatalf("update: %v", err)
 	}
 }
@@ -348,12 +348,12 @@ func testRecentCalls(t *testing.T, nb Factory) {
 		rec := event.Record{CallID: id, User: andy, Phone: "79101234567", Direction: "in", Status: event.Success,
 			Start: base.Add(time.Duration(i) * time.Minute), Duration: 10 * i}
 		for range 2 { // a repeated webhook changes nothing
-			if err := a.Update(context.Background(), id, func(r *event.CallRecord) []event.Out { return r.ApplyHistory(rec, time.Now()) }); err != nil {
+			if err := a.Update(context.Background(), id, func(r *event.CallState) []event.Out { return r.ApplyHistory(rec, time.Now()) }); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	if err := b.Update(context.Background(), ids[1], func(r *event.CallRecord) []event.Out { return r.ApplyRating("5") }); err != nil {
+	if err := b.Update(context.Background(), ids[1], func(r *event.CallState) []event.Out { return r.ApplyRating("5") }); err != nil {
 		t.Fatal(err)
 	}
 	got, err := b.RecentCalls(context.Background(), andy, 10)
@@ -397,11 +397,11 @@ func testEarlyRating(t *testing.T, nb Factory) {
 	andy := user(t, "andy")
 	id := callID(t)
 	// The rating sends nothing, but the record must keep it for the history.
-	if err := a.Update(context.Background(), id, func(r *event.CallRecord) []event.Out { return r.ApplyRating("5") }); err != nil {
+	if err := a.Update(context.Background(), id, func(r *event.CallState) []event.Out { return r.ApplyRating("5") }); err != nil {
 		t.Fatal(err)
 	}
 	rec := event.Record{CallID: id, User: andy, Phone: "79101234567", Direction: "in", Status: event.Success, Start: time.Now()}
-	if err := b.Update(context.Background(), id, func(r *event.CallRecord) []event.Out { return r.ApplyHistory(rec, time.Now()) }); err != nil {
+	if err := b.Update(context.Background(), id, func(r *event.CallState) []event.Out { return r.ApplyHistory(rec, time.Now()) }); err != nil {
 		t.Fatal(err)
 	}
 	got, err := a.RecentCalls(context.Background(), andy, 1)
@@ -419,7 +419,7 @@ func testConcurrentUpdates(t *testing.T, nb Factory) {
 	const each = 20
 	atOnce(2*each, a, b, func(i int, node event.Broker) {
 		name := fmt.Sprintf("u%d", i)
-		if err := node.Update(context.Background(), id, func(r *event.CallRecord) []event.Out {
+		if err := node.Update(context.Background(), id, func(r *event.CallState) []event.Out {
 			if !slices.Contains(r.SeenBy, name) {
 				r.SeenBy = append(r.SeenBy, name)
 			}
@@ -430,7 +430,7 @@ func testConcurrentUpdates(t *testing.T, nb Factory) {
 	})
 	for _, node := range []event.Broker{a, b} {
 		var seen []string
-		if err := node.Update(context.Background(), id, func(r *event.CallRecord) []event.Out {
+		if err := node.Update(context.Background(), id, func(r *event.CallState) []event.Out {
 			seen = slices.Clone(r.SeenBy)
 			return nil
 		}); err != nil {
@@ -446,7 +446,7 @@ func testConcurrentUpdates(t *testing.T, nb Factory) {
 func history(t *testing.T, b event.Broker, id, user string, dir string, st event.Status, start time.Time) {
 	t.Helper()
 	rec := event.Record{CallID: id, User: user, Phone: "79101234567", Direction: dir, Status: st, Start: start}
-	if err := b.Update(context.Background(), id, func(r *event.CallRecord) []event.Out { return r.ApplyHistory(rec, time.Now()) }); err != nil {
+	if err := b.Update(context.Background(), id, func(r *event.CallState) []event.Out { return r.ApplyHistory(rec, time.Now()) }); err != nil {
 		t.Fatalf("history: %v", err)
 	}
 }
@@ -584,7 +584,7 @@ func testMarkSeenCounts(t *testing.T, nb Factory) {
 	// must be in both. Node a last wrote m1's record before the mark.
 	for i, node := range []event.Broker{a, b} {
 		rating := fmt.Sprint(4 + i)
-		if err := node.Update(context.Background(), m1, func(r *event.CallRecord) []event.Out { return r.ApplyRating(rating) }); err != nil {
+		if err := node.Update(context.Background(), m1, func(r *event.CallState) []event.Out { return r.ApplyRating(rating) }); err != nil {
 			t.Fatal(err)
 		}
 		recs, _ := b.RecentCalls(context.Background(), andy, event.DefaultRecentCalls)

@@ -44,7 +44,7 @@ type expiring struct {
 }
 
 type callEntry struct {
-	rec     event.CallRecord
+	rec     event.CallState
 	expires time.Time
 }
 
@@ -129,7 +129,7 @@ func (b *Broker) Update(_ context.Context, callID string, fn event.UpdateFunc) e
 	s.sweep(now)
 	e := s.calls[callID]
 	if e == nil || now.After(e.expires) {
-		e = &callEntry{rec: event.CallRecord{CallID: callID}}
+		e = &callEntry{rec: event.CallState{CallID: callID}}
 		s.calls[callID] = e
 		s.expiring = append(s.expiring, expiring{callID: callID, entry: e, at: now.Add(s.cfg.RecordTTL)})
 	}

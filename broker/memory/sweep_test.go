@@ -19,7 +19,7 @@ func TestExpiredRecordsAreDropped(t *testing.T) {
 	touch := func(at time.Duration, callID string) {
 		t.Helper()
 		now = t0.Add(at)
-		if err := b.Update(context.Background(), callID, func(r *event.CallRecord) []event.Out {
+		if err := b.Update(context.Background(), callID, func(r *event.CallState) []event.Out {
 			r.Rating = at.String() // a change, no frames
 			return nil
 		}); err != nil {

@@ -26,7 +26,7 @@ func BenchmarkUpdate(b *testing.B) {
 	update := func() {
 		id := "bench-" + strconv.FormatInt(n.Add(1), 10)
 		ev := event.Event{Type: event.Incoming, CallID: id, User: "andy", Phone: "79101234567", At: time.Now()}
-		if err := br.Update(context.Background(), id, func(r *event.CallRecord) []event.Out { return r.ApplyEvent(ev) }); err != nil {
+		if err := br.Update(context.Background(), id, func(r *event.CallState) []event.Out { return r.ApplyEvent(ev) }); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -126,7 +126,7 @@ type recordCache struct {
 
 type cachedRecord struct {
 	raw []byte
-	rec *event.CallRecord // nil once taken
+	rec *event.CallState // nil once taken
 }
 
 func newRecordCache(max int) *recordCache {
@@ -136,7 +136,7 @@ func newRecordCache(max int) *recordCache {
 // take returns the call's record as stored and, unless another update took
 // it, decoded: the decoded one is the caller's to change (the combiner runs
 // one batch per call at a time), so it is handed out once.
-func (c *recordCache) take(callID string) ([]byte, *event.CallRecord) {
+func (c *recordCache) take(callID string) ([]byte, *event.CallState) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[callID]
@@ -149,7 +149,7 @@ func (c *recordCache) take(callID string) ([]byte, *event.CallRecord) {
 	return e.raw, e.rec
 }
 
-func (c *recordCache) put(callID string, raw []byte, rec *event.CallRecord) {
+func (c *recordCache) put(callID string, raw []byte, rec *event.CallState) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.m[callID]; !ok {

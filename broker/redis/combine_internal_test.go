@@ -20,7 +20,7 @@ func TestUpdateGivenUpInTheQueueIsNeverApplied(t *testing.T) {
 	var applied atomic.Int32
 	apply := func(_ string, batch []*update) error {
 		for _, u := range batch {
-			u.fn(&event.CallRecord{})
+			u.fn(&event.CallState{})
 		}
 		if applied.Load() == 0 {
 			close(entered)
@@ -31,7 +31,7 @@ func TestUpdateGivenUpInTheQueueIsNeverApplied(t *testing.T) {
 	}
 	first := make(chan error, 1)
 	go func() {
-		first <- c.do(context.Background(), "c1", func(*event.CallRecord) []event.Out { return nil }, apply)
+		first <- c.do(context.Background(), "c1", func(*event.CallState) []event.Out { return nil }, apply)
 	}()
 	<-entered
 
@@ -39,7 +39,7 @@ func TestUpdateGivenUpInTheQueueIsNeverApplied(t *testing.T) {
 	var ran atomic.Bool
 	queued := make(chan error, 1)
 	go func() {
-		queued <- c.do(ctx, "c1", func(*event.CallRecord) []event.Out { ran.Store(true); return nil }, apply)
+		queued <- c.do(ctx, "c1", func(*event.CallState) []event.Out { ran.Store(true); return nil }, apply)
 	}()
 	for { // wait until it is queued behind the first batch
 		c.mu.Lock()
@@ -59,7 +59,7 @@ func TestUpdateGivenUpInTheQueueIsNeverApplied(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The call is free again only after the queue was looked at.
-	if err := c.do(context.Background(), "c1", func(*event.CallRecord) []event.Out { return nil }, apply); err != nil {
+	if err := c.do(context.Background(), "c1", func(*event.CallState) []event.Out { return nil }, apply); err != nil {
 		t.Fatal(err)
 	}
 	if ran.Load() {

@@ -204,13 +204,13 @@ func (b *Broker) commitBatch(callID string, batch []*update) error {
 	raw, decoded := b.records.take(callID)
 	fromRedis := false // raw is what Redis held a moment ago, not this node's memory
 	for attempt := 0; attempt < maxTxRetries; attempt++ {
-		rec := event.CallRecord{CallID: callID}
+		rec := event.CallState{CallID: callID}
 		if decoded != nil {
 			rec, decoded = *decoded, nil
 		} else if len(raw) > 0 {
 			if err := json.Unmarshal(raw, &rec); err != nil {
 				b.log.Warn("unreadable call record; starting afresh", zap.String("callid", callID), zap.Error(err))
-				rec = event.CallRecord{CallID: callID}
+				rec = event.CallState{CallID: callID}
 			}
 		}
 		var outs []event.Out
@@ -284,7 +284,7 @@ func (b *Broker) runScript(ctx context.Context, sc *goredis.Script, keys []strin
 }
 
 // commitArgs lays out commitScript's arguments for one update.
-func (b *Broker) commitArgs(raw, next []byte, callID string, rec *event.CallRecord, outs []event.Out) []any {
+func (b *Broker) commitArgs(raw, next []byte, callID string, rec *event.CallState, outs []event.Out) []any {
 	args := []any{raw, next, int(b.cfg.RecordTTL.Seconds())}
 	for _, ch := range rec.Active(outs, b.cfg.Now()) {
 		k := b.key("active", ch.User)

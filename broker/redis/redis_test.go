@@ -30,10 +30,10 @@ func TestBrokerSuite(t *testing.T) {
 // TestMain fails the package when any test leaves a goroutine behind.
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// TestMarkSeenOutlivesTheCallRecord: recent calls are kept for a month, a
+// TestMarkSeenOutlivesTheCallState: recent calls are kept for a month, a
 // call's record for a day. A missed call whose record expired is still
 // marked, and its record is not created again.
-func TestMarkSeenOutlivesTheCallRecord(t *testing.T) {
+func TestMarkSeenOutlivesTheCallState(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	rdb := srv.Client()
@@ -41,7 +41,7 @@ func TestMarkSeenOutlivesTheCallRecord(t *testing.T) {
 	t.Cleanup(func() { b.Close() })
 	ctx := context.Background()
 	rec := event.Record{CallID: "old", User: "andy", Phone: "79101234567", Direction: event.DirIn, Status: event.Missed, Start: time.Now()}
-	if err := b.Update(ctx, "old", func(r *event.CallRecord) []event.Out { return r.ApplyHistory(rec, time.Now()) }); err != nil {
+	if err := b.Update(ctx, "old", func(r *event.CallState) []event.Out { return r.ApplyHistory(rec, time.Now()) }); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := rdb.Del(ctx, redis.DefaultPrefix+"call:old").Result(); err != nil || n != 1 {

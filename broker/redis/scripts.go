@@ -95,7 +95,7 @@ return {active, newest, exact, after}
 // and touches nothing for an id not there, not missed, or already seen:
 // a client naming ids can neither create keys nor reach another user's
 // calls. The call's shared record, while Redis still keeps it, remembers
-// the user in seen_by (event.CallRecord.MarkSeen), so a later rating keeps
+// the user in seen_by (event.CallState.MarkSeen), so a later rating keeps
 // the call seen; it is never created here. The record is re-encoded by
 // cjson: other key order and escapes, the same JSON to encoding/json (a
 // node's cached copy of it then fails commitScript's compare-and-set and is
