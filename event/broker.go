@@ -7,9 +7,9 @@ import (
 
 // Message is one frame for one user as a node receives it from the broker.
 type Message struct {
-	User string // user key
-	ID   ID
-	Data []byte // the encoded frame, id included
+	UserKey string // user key
+	ID      ID
+	Data    []byte // the encoded frame, id included
 	// Resync, with no Data: the node's subscription for User was
 	// re-established (after a Redis restart or a dropped connection), so
 	// live frames may have been missed; sessions should catch up from the

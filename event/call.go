@@ -79,15 +79,15 @@ type CallState struct {
 // Out is one consequence of a state change: a frame for a user (appended to
 // their log and published) and/or a record to keep in their recent calls.
 type Out struct {
-	User    string // user key
+	UserKey string // user key
 	Payload []byte // encoded frame without id; nil for none
 	Record  *Record
 }
 
 // ActiveChange tells the broker how a user's set of active calls changed.
 type ActiveChange struct {
-	User string
-	Leg  *Leg // nil: no longer active
+	UserKey string
+	Leg     *Leg // nil: no longer active
 }
 
 // ApplyEvent moves the record by one PBX event and returns the frames to send.
@@ -128,7 +128,7 @@ func (r *CallState) ApplyEvent(ev Event) []Out {
 		}
 		r.Legs[key] = &Leg{State: Closed, Last: frame}
 	}
-	return append([]Out{{User: key, Payload: Encode(frame)}}, outs...)
+	return append([]Out{{UserKey: key, Payload: Encode(frame)}}, outs...)
 }
 
 // closeRinging closes every other user's ringing leg: answeredBy (whose
@@ -143,7 +143,7 @@ func (r *CallState) closeRinging(answeredBy, name string, at time.Time) []Out {
 		f := leg.Last
 		f.Event, f.Reason, f.AnsweredBy, f.AnsweredByName, f.At = Cancelled, ReasonAnsweredElsewhere, answeredBy, name, at
 		leg.State, leg.Last = Closed, f
-		outs = append(outs, Out{User: u, Payload: Encode(f)})
+		outs = append(outs, Out{UserKey: u, Payload: Encode(f)})
 	}
 	return outs
 }
@@ -217,7 +217,7 @@ func (r *CallState) ApplyHistory(rec Record, now time.Time) []Out {
 			f.Event = Completed
 		}
 		leg.State, leg.Last = Closed, f
-		outs = append(outs, Out{User: u, Payload: Encode(f)})
+		outs = append(outs, Out{UserKey: u, Payload: Encode(f)})
 	}
 
 	var to []string
@@ -232,7 +232,7 @@ func (r *CallState) ApplyHistory(rec Record, now time.Time) []Out {
 		}
 		r.RecordedFor = append(r.RecordedFor, u)
 		rc := rec
-		outs = append(outs, Out{User: u, Record: &rc,
+		outs = append(outs, Out{UserKey: u, Record: &rc,
 			Payload: Encode(HistoryFrame{Type: FrameHistory, Record: rc})})
 	}
 	return outs
@@ -252,7 +252,7 @@ func (r *CallState) ApplyRating(value string) []Out {
 	var outs []Out
 	for _, u := range r.RecordedFor {
 		rc := r.recordFor(u)
-		outs = append(outs, Out{User: u, Record: &rc})
+		outs = append(outs, Out{UserKey: u, Record: &rc})
 	}
 	return outs
 }
@@ -283,18 +283,18 @@ func (r *CallState) Active(outs []Out, now time.Time) []ActiveChange {
 	var ch []ActiveChange
 	seen := map[string]bool{}
 	for _, o := range outs {
-		if seen[o.User] || o.Payload == nil {
+		if seen[o.UserKey] || o.Payload == nil {
 			continue
 		}
-		seen[o.User] = true
-		leg := r.Legs[o.User]
+		seen[o.UserKey] = true
+		leg := r.Legs[o.UserKey]
 		if leg == nil {
 			continue
 		}
 		if leg.Open(now) {
-			ch = append(ch, ActiveChange{User: o.User, Leg: leg})
+			ch = append(ch, ActiveChange{UserKey: o.UserKey, Leg: leg})
 		} else {
-			ch = append(ch, ActiveChange{User: o.User})
+			ch = append(ch, ActiveChange{UserKey: o.UserKey})
 		}
 	}
 	return ch

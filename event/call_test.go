@@ -31,7 +31,7 @@ func decode(t *testing.T, outs []Out) []got {
 		if f.Type == FrameHistory {
 			f.Event = "history"
 		}
-		g = append(g, got{o.User, f.Event, f.Reason})
+		g = append(g, got{o.UserKey, f.Event, f.Reason})
 	}
 	return g
 }
@@ -227,7 +227,7 @@ func TestMarkSeenIsPerUserAndOnce(t *testing.T) {
 	}
 	outs := r.ApplyRating("2")
 	for _, o := range outs {
-		if o.Record.Seen != (o.User == "andy") {
+		if o.Record.Seen != (o.UserKey == "andy") {
 			t.Fatalf("rating update lost who saw it: %+v", o.Record)
 		}
 	}
@@ -242,7 +242,7 @@ func TestAnsweredElsewhereCarriesTheAcceptingUsersName(t *testing.T) {
 	outs := r.ApplyEvent(acc)
 	var andy CallFrame
 	for _, o := range outs {
-		if o.User == "andy" {
+		if o.UserKey == "andy" {
 			if err := json.Unmarshal(o.Payload, &andy); err != nil {
 				t.Fatal(err)
 			}
@@ -258,7 +258,7 @@ func TestAnsweredElsewhereCarriesTheAcceptingUsersName(t *testing.T) {
 			var f CallFrame
 			_ = json.Unmarshal(o.Payload, &f)
 			if f.AnsweredByName != "" {
-				t.Fatalf("history close of %s kept answered_by_name %q", o.User, f.AnsweredByName)
+				t.Fatalf("history close of %s kept answered_by_name %q", o.UserKey, f.AnsweredByName)
 			}
 		}
 	}

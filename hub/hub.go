@@ -141,7 +141,7 @@ func New(cfg Config, sub event.Subscriber, log *zap.Logger, reg prometheus.Regis
 func (h *Hub) deliver(m event.Message) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	set := h.users[m.User]
+	set := h.users[m.UserKey]
 	if len(set) > 0 && !m.Resync {
 		h.metrics.observe("received", m.ID)
 	}

@@ -118,7 +118,7 @@ func (r *Recorder) WaitFor(t *testing.T, n int) []event.Message {
 func dump(ms []event.Message) string {
 	var b strings.Builder
 	for _, m := range ms {
-		fmt.Fprintf(&b, "\n  %s %s %s", m.User, m.ID, m.Data)
+		fmt.Fprintf(&b, "\n  %s %s %s", m.UserKey, m.ID, m.Data)
 	}
 	return b.String()
 }
@@ -185,7 +185,7 @@ func testCrossNode(t *testing.T, nb Factory) {
 	apply(t, a, ev(event.Incoming, id, andy+"@acme", time.Now()))
 	got := recB.WaitFor(t, 1)
 	f := frameOf(t, got[0])
-	if got[0].User != andy || f.Event != event.Incoming || f.CallID != id || f.User != andy || f.Direction != "in" {
+	if got[0].UserKey != andy || f.Event != event.Incoming || f.CallID != id || f.User != andy || f.Direction != "in" {
 		t.Fatalf("got %+v", f)
 	}
 }
@@ -201,7 +201,7 @@ func testOnlySubscribed(t *testing.T, nb Factory) {
 	got := rec.WaitFor(t, 1)
 	time.Sleep(50 * time.Millisecond) // room for a wrong extra delivery to show
 	got = rec.WaitFor(t, 1)
-	if len(got) != 1 || got[0].User != mike {
+	if len(got) != 1 || got[0].UserKey != mike {
 		t.Fatalf("want only mike's frame: %s", dump(got))
 	}
 }
@@ -227,7 +227,7 @@ func testUnsubscribe(t *testing.T, nb Factory) {
 	apply(t, a, ev(event.Incoming, callID(t), andy, time.Now()))
 	apply(t, a, ev(event.Incoming, callID(t), mike, time.Now()))
 	got := rec.WaitFor(t, 3)
-	if got[2].User != mike || len(got) != 3 {
+	if got[2].UserKey != mike || len(got) != 3 {
 		t.Fatalf("andy's frame after the last Unsubscribe: %s", dump(got))
 	}
 }

@@ -141,7 +141,7 @@ func (b *Broker) Update(_ context.Context, callID string, fn event.UpdateFunc) e
 		return nil
 	}
 	for _, ch := range e.rec.Active(outs, now) {
-		u := s.user(ch.User)
+		u := s.user(ch.UserKey)
 		if ch.Leg == nil {
 			delete(u.active, callID)
 		} else {
@@ -149,12 +149,12 @@ func (b *Broker) Update(_ context.Context, callID string, fn event.UpdateFunc) e
 		}
 	}
 	for _, o := range outs {
-		u := s.user(o.User)
+		u := s.user(o.UserKey)
 		if o.Record != nil {
 			u.keep(*o.Record, s.cfg.RecentCalls)
 		}
 		if o.Payload != nil {
-			s.send(o.User, u, o.Payload, now)
+			s.send(o.UserKey, u, o.Payload, now)
 		}
 	}
 	return nil
@@ -164,7 +164,7 @@ func (b *Broker) Update(_ context.Context, callID string, fn event.UpdateFunc) e
 // subscribed to them. s.mu must be held.
 func (s *state) send(user string, u *userState, payload []byte, now time.Time) {
 	u.last = u.last.Next(uint64(now.UnixMilli()))
-	m := event.Message{User: user, ID: u.last, Data: event.WithID(payload, u.last.String())}
+	m := event.Message{UserKey: user, ID: u.last, Data: event.WithID(payload, u.last.String())}
 	if len(u.log) >= s.cfg.LogSize {
 		u.log = slices.Delete(u.log, 0, len(u.log)-s.cfg.LogSize+1)
 	}

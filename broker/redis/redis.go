@@ -287,7 +287,7 @@ func (b *Broker) runScript(ctx context.Context, sc *goredis.Script, keys []strin
 func (b *Broker) commitArgs(raw, next []byte, callID string, rec *event.CallState, outs []event.Out) []any {
 	args := []any{raw, next, int(b.cfg.RecordTTL.Seconds())}
 	for _, ch := range rec.Active(outs, b.cfg.Now()) {
-		k := b.key("active", ch.User)
+		k := b.key("active", ch.UserKey)
 		if ch.Leg == nil {
 			args = append(args, "d", k, callID)
 		} else {
@@ -296,11 +296,11 @@ func (b *Broker) commitArgs(raw, next []byte, callID string, rec *event.CallStat
 	}
 	for _, o := range outs {
 		if o.Record != nil {
-			args = append(args, "k", b.key("recent", o.User), b.key("recent-idx", o.User), o.Record.CallID,
+			args = append(args, "k", b.key("recent", o.UserKey), b.key("recent-idx", o.UserKey), o.Record.CallID,
 				mustJSON(o.Record), o.Record.Start.Unix(), b.cfg.RecentCalls, int(b.cfg.RecentTTL.Seconds()))
 		}
 		if o.Payload != nil {
-			args = append(args, "e", b.key("log", o.User), o.Payload, b.channel(o.User),
+			args = append(args, "e", b.key("log", o.UserKey), o.Payload, b.channel(o.UserKey),
 				b.cfg.LogSize, int(b.cfg.LogTTL.Seconds()))
 		}
 	}
@@ -383,7 +383,7 @@ func (b *Broker) message(user string, x goredis.XMessage) (event.Message, bool) 
 	if !ok || f == "" {
 		return event.Message{}, false
 	}
-	return event.Message{User: user, ID: id, Data: event.WithID([]byte(f), x.ID)}, true
+	return event.Message{UserKey: user, ID: id, Data: event.WithID([]byte(f), x.ID)}, true
 }
 
 // RecentCalls implements event.CallLog.
@@ -556,7 +556,7 @@ func (b *Broker) confirmed(ch string) {
 	}
 	if resync != nil && h != nil {
 		b.log.Info("resubscribed after reconnect", zap.String("user", resync.user))
-		h(event.Message{User: resync.user, Resync: true})
+		h(event.Message{UserKey: resync.user, Resync: true})
 	}
 }
 
@@ -572,7 +572,7 @@ func (b *Broker) deliver(m *goredis.Message) {
 	h := b.handler
 	b.mu.Unlock()
 	if h != nil {
-		h(event.Message{User: user, ID: id, Data: data})
+		h(event.Message{UserKey: user, ID: id, Data: data})
 	}
 }
 
