@@ -555,3 +555,41 @@ func TestSessionOverTLSIsServed(t *testing.T) {
 		t.Fatalf("closed with %d, want %d", got, event.CloseRestart)
 	}
 }
+
+// A client frame that breaks RFC 6455, or a message that is no ack, closes
+// the session with its code (docs/contract.md); the user's other sessions go
+// on.
+func TestClientFrameThatBreaksTheProtocolClosesTheSession(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		frame []byte
+		code  int
+	}{
+		{"InvalidUTF8", maskedFrame(0x81, []byte("{\"type\":\"ack\",\"id\":\"\xff\"}")), 1007},
+		{"Unmasked", []byte{0x81, 0x02, '{', '}'}, 1002},
+		{"ReservedBits", maskedFrame(0xC1, []byte(`{}`)), 1002},
+		{"Binary", maskedFrame(0x82, []byte(`{"type":"ack","id":"1-1"}`)), event.CloseProtocol},
+		{"NotAnAck", maskedFrame(0x81, []byte(`hello`)), event.CloseProtocol},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newTestHub(t, hub.Config{})
+			other := h.dial(t, "andy", time.Hour, nil)
+			read(t, other)
+			c, raw := h.dialRaw(t, "andy")
+			read(t, c)
+			if _, err := raw.Write(tc.frame); err != nil {
+				t.Fatal(err)
+			}
+			if code := closeStatus(t, c); int(code) != tc.code {
+				t.Fatalf("closed with %d, want %d", code, tc.code)
+			}
+			waitSessions(t, h, 1)
+			h.incoming(t, "andy", "after", "")
+			if f := read(t, other); f["callid"] != "after" {
+				t.Fatalf("the other session got %v", f)
+			}
+		})
+	}
+}
