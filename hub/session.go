@@ -98,10 +98,20 @@ func (s *session) requestResync() {
 	}
 }
 
+// batches holds the slices flush gathers a batch's frames in: one per
+// flush would be an allocation per frame written under fan-out.
+var batches = sync.Pool{New: func() any { return new([][]byte) }}
+
 // flush writes what is pending, then returns: no goroutine waits on an
 // idle session. A batch of frames leaves in one socket write.
 func (s *session) flush() {
-	var frames [][]byte
+	kept := batches.Get().(*[][]byte)
+	frames := *kept
+	defer func() {
+		clear(frames[:cap(frames)]) // the pool keeps no frame alive
+		*kept = frames[:0]
+		batches.Put(kept)
+	}()
 	for {
 		s.mu.Lock()
 		if s.state != live || (len(s.pending) == 0 && !s.resync) {
