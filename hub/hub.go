@@ -12,12 +12,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/callpop/callpop/auth"
 	"github.com/callpop/callpop/event"
+	"github.com/callpop/callpop/hub/transport"
 	"github.com/callpop/callpop/internal/jsonhttp"
 )
 
@@ -30,7 +30,8 @@ const (
 	// default proxy_read_timeout is 60 s) and finds dead peers.
 	DefaultPingInterval = 25 * time.Second
 	// DefaultWriteTimeout bounds a socket write (to between 3/4 of it and all
-	// of it; see coalescer.send) and the wait for a pong.
+	// of it; see transport.Server), the close handshake and the wait for a
+	// pong.
 	DefaultWriteTimeout = 10 * time.Second
 	// DefaultHelloTimeout bounds subscribing and reading the snapshot.
 	DefaultHelloTimeout = 10 * time.Second
@@ -82,7 +83,7 @@ type Hub struct {
 
 	stopPing context.CancelFunc
 	pingDone chan struct{}
-	poll     *poller // nil where sockets cannot be polled: sessions keep a reader goroutine
+	srv      transport.Server // its Poller is nil where sockets cannot be polled: sessions keep a reader goroutine
 
 	// The inbound limit (session.allowFrame), in nanoseconds since epoch,
 	// a monotonic clock: a frame's cost, and how far ahead of the clock a
@@ -126,8 +127,9 @@ func New(cfg Config, sub event.Subscriber, log *zap.Logger, reg prometheus.Regis
 		epoch: time.Now(), frameCost: max(int64(float64(time.Second)/cfg.InboundRate), 1),
 	}
 	h.frameBudget = h.frameCost * int64(cfg.InboundBurst)
-	if p, err := newPoller(h.log); err == nil {
-		h.poll = p
+	h.srv = transport.Server{ReadLimit: cfg.ReadLimit, WriteTimeout: cfg.WriteTimeout}
+	if p, err := transport.NewPoller(h.log); err == nil {
+		h.srv.Poller = p
 	} else {
 		h.log.Info("sessions keep a reader goroutine each", zap.Error(err))
 	}
@@ -173,61 +175,41 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		jsonhttp.Fail(w, jsonhttp.ErrForbidden)
 		return
 	}
-	sb := &smallBuffers{ResponseWriter: w, writeTimeout: h.cfg.WriteTimeout}
-	s := &session{hub: h, user: id.Key, expires: id.Expires, pingSlot: randomSlot(), writing: true}
-	conn, err := websocket.Accept(sb, r, &websocket.AcceptOptions{
-		InsecureSkipVerify: true, // the origin was checked above, against our own list
-		CompressionMode:    websocket.CompressionDisabled,
-		// Control frames that coder/websocket reads itself count against the
-		// inbound limit too (pass consumes most pongs before it: peek).
-		OnPingReceived: func(context.Context, []byte) bool { return s.allowFrame() },
-		OnPongReceived: func(context.Context, []byte) {
-			s.pingSent.Store(0)
-			s.allowFrame()
-		},
-	})
+	conn, err := h.srv.Upgrade(w, r)
 	if err != nil {
 		h.log.Debug("upgrade failed", zap.Error(err))
 		return
 	}
-	conn.SetReadLimit(h.cfg.ReadLimit)
-	s.conn, s.out, s.in, s.br = conn, sb.out, sb.in, sb.br
-	s.polled = h.poll != nil && s.in.rc != nil
-	s.reading = s.polled // the handler holds the reading role until the poller has the socket
+	s := &session{hub: h, conn: conn, user: id.Key, expires: id.Expires, pingSlot: randomSlot(), writing: true}
 	if code, reason := h.add(s); code != 0 {
-		conn.Close(websocket.StatusCode(code), reason)
+		conn.Start(refused{}) // reads the peer's answer to the close frame
+		_ = conn.Close(code, reason)
 		return
 	}
-	if s.polled {
-		err := h.poll.add(s, s.in.rc)
-		s.mu.Lock()
-		s.reading = false
-		s.mu.Unlock()
-		if err != nil {
-			h.log.Warn("session not started", zap.String("user", s.user), zap.Error(err))
-			s.close(event.CloseUnavailable, "try again")
-			s.maybeEnd()
-			return
-		}
-		s.readable() // what arrived meanwhile, or with the request
-		s.maybeEnd() // a close that completed while the handler held the role
-	} else {
-		go func() { // the reader outlives this handler: its end is the session's
-			s.read()
-			h.remove(s)
-		}()
-	}
+	conn.Start(s) // from here on the session may end any time; its end is remove
 	if !time.Now().Before(s.expires) {
 		s.close(event.CloseTokenExpired, "token expired")
 		return
 	}
 	if err := s.hello(r.Context(), r.URL.Query().Has("since"), since); err != nil {
+		if errors.Is(err, transport.ErrClosed) {
+			return // closed meanwhile
+		}
 		h.log.Warn("session not started", zap.String("user", s.user), zap.Error(err))
 		s.close(event.CloseUnavailable, "try again")
 		return
 	}
 	s.started()
 }
+
+// refused takes what a socket refused before it became a session sends
+// until its close handshake is over.
+type refused struct{}
+
+func (refused) Frame()               {}
+func (refused) Message(bool, []byte) {}
+func (refused) Pong()                {}
+func (refused) Ended(error)          {}
 
 func (h *Hub) allowOrigin(r *http.Request) bool {
 	if h.cfg.CheckOrigin != nil {
@@ -257,15 +239,8 @@ func (h *Hub) add(s *session) (code int, reason string) {
 	return 0, ""
 }
 
-// remove forgets s once it ended, and releases what it held.
+// remove forgets s once its transport ended, and releases what it held.
 func (h *Hub) remove(s *session) {
-	s.conn.CloseNow()
-	if s.polled {
-		s.mu.Lock()
-		id := s.pollID
-		s.mu.Unlock()
-		h.poll.forget(id)
-	}
 	h.mu.Lock()
 	set := h.users[s.user]
 	for i, x := range set {
@@ -400,18 +375,9 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 }
 
 func (h *Hub) stopPoller() {
-	if h.poll != nil {
-		h.poll.stop()
+	if h.srv.Poller != nil {
+		h.srv.Poller.Stop()
 	}
 }
 
 func randomSlot() uint8 { return uint8(rand.IntN(25)) }
-
-// isNormalClose reports errors that are just a session ending.
-func isNormalClose(err error) bool {
-	switch websocket.CloseStatus(err) {
-	case websocket.StatusNormalClosure, websocket.StatusGoingAway:
-		return true
-	}
-	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
-}

@@ -318,7 +318,7 @@ func TestFloodingSessionIsClosedWithPolicyViolation(t *testing.T) {
 		frame []byte
 	}{
 		{"acks", maskedFrame(0x81, []byte(`{"type":"ack","id":"1-0"}`))},
-		{"pongs", maskedFrame(0x8A, nil)}, // consumed by the pass itself (inbound.go peek)
+		{"pongs", maskedFrame(0x8A, nil)}, // counted by the transport (session.Frame), never delivered
 		{"pings", maskedFrame(0x89, []byte("p"))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -516,5 +516,80 @@ func TestInboundLimitAllowsItsBurstExactly(t *testing.T) {
 	}
 	if code := closeStatus(t, c); code != event.ClosePolicy {
 		t.Fatalf("closed with %d, want %d", code, event.ClosePolicy)
+	}
+}
+
+// Over TLS the socket cannot be polled (its records hide readiness): the
+// session keeps a reader goroutine and is served the same way, frames out,
+// acks and pings in, and the close handshake at shutdown.
+func TestSessionOverTLSIsServed(t *testing.T) {
+	t.Parallel()
+	b := memory.New(memory.Config{})
+	reg := prometheus.NewRegistry()
+	h := hub.New(hub.Config{}, b, zaptest.NewLogger(t), reg)
+	j, err := auth.NewJWT(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(j.RequireUser(h))
+	defer srv.Close()
+	th := &testHub{Hub: h, reg: reg, b: b, jwt: j, url: strings.Replace(srv.URL, "https", "wss", 1)}
+	c := th.dial(t, "andy", time.Hour, &websocket.DialOptions{HTTPClient: srv.Client()})
+	if f := read(t, c); f["type"] != "hello" {
+		t.Fatalf("first frame %v, want hello", f)
+	}
+	th.incoming(t, "andy", "c1", "")
+	id := read(t, c)["id"].(string)
+	th.ack(t, c, id)
+	if n := shown(t, reg); n != 1 {
+		t.Fatalf("%d shown delays observed, want 1", n)
+	}
+	code := make(chan websocket.StatusCode, 1)
+	go func() { code <- closeStatus(t, c) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-code; got != event.CloseRestart {
+		t.Fatalf("closed with %d, want %d", got, event.CloseRestart)
+	}
+}
+
+// A client frame that breaks RFC 6455, or a message that is no ack, closes
+// the session with its code (docs/contract.md); the user's other sessions go
+// on.
+func TestClientFrameThatBreaksTheProtocolClosesTheSession(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		frame []byte
+		code  int
+	}{
+		{"InvalidUTF8", maskedFrame(0x81, []byte("{\"type\":\"ack\",\"id\":\"\xff\"}")), 1007},
+		{"Unmasked", []byte{0x81, 0x02, '{', '}'}, 1002},
+		{"ReservedBits", maskedFrame(0xC1, []byte(`{}`)), 1002},
+		{"Binary", maskedFrame(0x82, []byte(`{"type":"ack","id":"1-1"}`)), event.CloseProtocol},
+		{"NotAnAck", maskedFrame(0x81, []byte(`hello`)), event.CloseProtocol},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newTestHub(t, hub.Config{})
+			other := h.dial(t, "andy", time.Hour, nil)
+			read(t, other)
+			c, raw := h.dialRaw(t, "andy")
+			read(t, c)
+			if _, err := raw.Write(tc.frame); err != nil {
+				t.Fatal(err)
+			}
+			if code := closeStatus(t, c); int(code) != tc.code {
+				t.Fatalf("closed with %d, want %d", code, tc.code)
+			}
+			waitSessions(t, h, 1)
+			h.incoming(t, "andy", "after", "")
+			if f := read(t, other); f["callid"] != "after" {
+				t.Fatalf("the other session got %v", f)
+			}
+		})
 	}
 }

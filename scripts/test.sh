@@ -45,7 +45,7 @@ promtool test rules deploy/prometheus/alerts_test.yaml
 node --test widget/
 
 # A short fuzzing pass over the PBX parsers, the frame codec and the hub's
-# frame-boundary tracker, on top of
+# WebSocket frame reader, on top of
 # their kept corpus (which already ran above as ordinary tests). Bounded by a
 # count of executions, not a duration: a duration can end while an input is
 # running and the fuzzer then reports "context deadline exceeded" as a failure.
@@ -56,5 +56,5 @@ done
 for target in FuzzWithID FuzzParseID; do
   go test -run='^$' -fuzz="^$target\$" -fuzztime="${FUZZN}x" ./event/
 done
-# The hub's writer: its own frames and pings never land inside coder/websocket's.
-go test -run='^$' -fuzz='^FuzzCoalescerPings$' -fuzztime="${FUZZN}x" ./hub/
+# The hub's transport: any client byte stream is read, refused or closed cleanly.
+go test -run='^$' -fuzz='^FuzzReadFrame$' -fuzztime="${FUZZN}x" ./hub/transport/

@@ -1,6 +1,6 @@
 //go:build linux
 
-package hub
+package transport
 
 import (
 	"errors"
@@ -13,19 +13,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// poller watches idle sessions' sockets with one epoll instance, so an idle
-// session has no goroutine parked in a read: a parked reader costs a 4 KiB
-// stack per socket, more than all the rest of an idle session. When a socket
-// turns readable the poller starts a short pass (session.onReadable) that
+// Poller watches idle connections' sockets with one epoll instance, so an
+// idle connection has no goroutine parked in a read: a parked reader costs a
+// 4 KiB stack per socket, more than all the rest of an idle connection. When
+// a socket turns readable the poller starts a short pass (conn.readable) that
 // reads what arrived and re-arms the socket. Registrations are one-shot, so
-// at most one pass per session runs at a time.
+// at most one pass per connection runs at a time.
 //
 // The epoll instance is itself waited on through Go's netpoller (it is
 // readable while events are pending), never in a blocking epoll_wait: a
 // goroutine in a blocking system call keeps its P until the runtime's monitor
 // takes it back, and with one P that stalled everything else for milliseconds
 // after each wake-up.
-type poller struct {
+type Poller struct {
 	log  *zap.Logger
 	epfd int
 	file *os.File // epfd, registered with Go's netpoller
@@ -33,8 +33,8 @@ type poller struct {
 	done chan struct{}
 
 	mu   sync.Mutex
-	byID map[uint64]*session // guarded by mu
-	next uint64              // guarded by mu; ids start at 1, 0 is wake
+	byID map[uint64]*conn // guarded by mu
+	next uint64           // guarded by mu; ids start at 1, 0 is wake
 
 	life    sync.RWMutex // held to use epfd, exclusively to close it
 	stopped bool         // guarded by life
@@ -42,7 +42,9 @@ type poller struct {
 
 const pollEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
 
-func newPoller(log *zap.Logger) (*poller, error) {
+// NewPoller starts a poller; Stop releases it. It fails where sockets
+// cannot be polled (not Linux).
+func NewPoller(log *zap.Logger) (*Poller, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, err
@@ -63,8 +65,8 @@ func newPoller(log *zap.Logger) (*poller, error) {
 		unix.Close(wake)
 		return nil, err
 	}
-	p := &poller{log: log, epfd: epfd, file: os.NewFile(uintptr(epfd), "epoll"), wake: wake,
-		done: make(chan struct{}), byID: map[uint64]*session{}}
+	p := &Poller{log: log, epfd: epfd, file: os.NewFile(uintptr(epfd), "epoll"), wake: wake,
+		done: make(chan struct{}), byID: map[uint64]*conn{}}
 	rc, err := p.file.SyscallConn()
 	if err != nil {
 		p.file.Close()
@@ -75,7 +77,7 @@ func newPoller(log *zap.Logger) (*poller, error) {
 	return p, nil
 }
 
-func (p *poller) run(rc syscall.RawConn) {
+func (p *Poller) run(rc syscall.RawConn) {
 	defer close(p.done)
 	events := make([]unix.EpollEvent, 128)
 	stop := false
@@ -96,39 +98,42 @@ func (p *poller) run(rc syscall.RawConn) {
 		return true
 	})
 	if err != nil {
-		p.log.Error("epoll wait failed; idle sessions will not be read", zap.Error(err))
+		p.log.Error("epoll wait failed; idle connections will not be read", zap.Error(err))
 	}
 }
 
-// dispatch starts passes for the sessions in events; true when stopped.
-func (p *poller) dispatch(events []unix.EpollEvent) (stop bool) {
+// dispatch starts passes for the connections in events; true when stopped.
+func (p *Poller) dispatch(events []unix.EpollEvent) (stop bool) {
 	for _, ev := range events {
 		id := eventID(ev)
 		if id == 0 {
 			return true
 		}
 		p.mu.Lock()
-		s := p.byID[id]
+		c := p.byID[id]
 		p.mu.Unlock()
-		if s != nil {
-			s.readable()
+		if c != nil {
+			c.readable()
 		}
 	}
 	return false
 }
 
-// add watches s's socket and names it in s.pollID; the first readiness
-// (including what is already waiting) starts a pass.
-func (p *poller) add(s *session, rc syscall.RawConn) error {
+// add watches c's socket and names it in c.pollID; readiness reported while
+// a pass runs is ignored (the pass reads it), and the pass re-arms.
+func (p *Poller) add(c *conn) error {
 	p.mu.Lock()
 	p.next++
 	id := p.next
-	p.byID[id] = s
+	p.byID[id] = c
 	p.mu.Unlock()
-	s.mu.Lock()
-	s.pollID = id
-	s.mu.Unlock()
-	if err := p.ctl(unix.EPOLL_CTL_ADD, id, rc); err != nil {
+	c.mu.Lock()
+	c.pollID = id
+	c.mu.Unlock()
+	if err := p.ctl(unix.EPOLL_CTL_ADD, id, c.in.rc); err != nil {
+		c.mu.Lock()
+		c.pollID = 0
+		c.mu.Unlock()
 		p.forget(id)
 		return err
 	}
@@ -136,17 +141,17 @@ func (p *poller) add(s *session, rc syscall.RawConn) error {
 }
 
 // rearm asks for the next readiness of a socket after a pass.
-func (p *poller) rearm(id uint64, rc syscall.RawConn) error {
+func (p *Poller) rearm(id uint64, rc syscall.RawConn) error {
 	return p.ctl(unix.EPOLL_CTL_MOD, id, rc)
 }
 
 // ctl runs inside rc.Control, which holds the descriptor open: a socket
 // closed meanwhile fails here instead of touching a reused descriptor.
-func (p *poller) ctl(op int, id uint64, rc syscall.RawConn) error {
+func (p *Poller) ctl(op int, id uint64, rc syscall.RawConn) error {
 	p.life.RLock()
 	defer p.life.RUnlock()
 	if p.stopped {
-		return errors.New("hub: poller stopped")
+		return errors.New("transport: poller stopped")
 	}
 	var cerr error
 	err := rc.Control(func(fd uintptr) {
@@ -160,14 +165,15 @@ func (p *poller) ctl(op int, id uint64, rc syscall.RawConn) error {
 }
 
 // forget drops id; the kernel drops the socket from the set when it closes.
-func (p *poller) forget(id uint64) {
+func (p *Poller) forget(id uint64) {
 	p.mu.Lock()
 	delete(p.byID, id)
 	p.mu.Unlock()
 }
 
-// stop ends run and releases the epoll instance.
-func (p *poller) stop() {
+// Stop ends the poller and releases the epoll instance; connections it
+// watched end when they are next parked. It is safe to call more than once.
+func (p *Poller) Stop() {
 	p.life.Lock()
 	defer p.life.Unlock()
 	if p.stopped {
