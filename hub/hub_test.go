@@ -15,6 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 	"go.uber.org/zap/zaptest"
 
@@ -164,7 +165,7 @@ func TestSlowClientIsCutOffWhileOthersKeepReceiving(t *testing.T) {
 	if code := closeStatus(t, slow); code != event.CloseSlow && code != -1 {
 		t.Fatalf("slow session closed with %d, want %d", code, event.CloseSlow)
 	}
-	if n := counter(t, h.reg, "callpop_sessions_dropped_total", "slow"); n != 1 {
+	if n := counter(t, h, "callpop_sessions_dropped_total", "slow"); n != 1 {
 		t.Fatalf("dropped{reason=slow} = %v, want 1", n)
 	}
 	h.incoming(t, "andy", "after", pad)
@@ -241,28 +242,10 @@ func TestShutdownClosesSessionsWithRestartCode(t *testing.T) {
 
 // counter reads a counter from reg: the one with the label value label, or
 // with no labels when label is empty.
-func counter(tb testing.TB, reg *prometheus.Registry, name, label string) float64 {
+// counter reads the hub's counter name (label's series of a labelled one).
+func counter(tb testing.TB, h *testHub, name, label string) float64 {
 	tb.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if label == "" && len(m.GetLabel()) == 0 {
-				return m.GetCounter().GetValue()
-			}
-			for _, l := range m.GetLabel() {
-				if l.GetValue() == label {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
+	return testutil.ToFloat64(hub.Metric(h.Hub, name, label))
 }
 
 func TestOversizedClientFrameClosesTheSession(t *testing.T) {
@@ -337,7 +320,7 @@ func TestFloodingSessionIsClosedWithPolicyViolation(t *testing.T) {
 				t.Fatalf("flooding session closed with %d, want %d", code, event.ClosePolicy)
 			}
 			waitSessions(t, h, 1)
-			if n := counter(t, h.reg, "callpop_sessions_dropped_total", "flood"); n != 1 {
+			if n := counter(t, h, "callpop_sessions_dropped_total", "flood"); n != 1 {
 				t.Fatalf("dropped{reason=flood} = %v, want 1", n)
 			}
 			h.incoming(t, "andy", "after", "")
@@ -349,6 +332,8 @@ func TestFloodingSessionIsClosedWithPolicyViolation(t *testing.T) {
 }
 
 // shown reads how many "shown" delays were observed: one per ack taken.
+// shown counts the "shown" delays observed (prometheus/testutil reads a
+// counter's value but not a histogram's sample count).
 func shown(tb testing.TB, reg *prometheus.Registry) uint64 {
 	tb.Helper()
 	mfs, err := reg.Gather()
@@ -377,7 +362,7 @@ func (h *testHub) ack(tb testing.TB, c *websocket.Conn, ids ...string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	read := func() float64 {
-		return counter(tb, h.reg, "callpop_frames_acked_total", "") + counter(tb, h.reg, "callpop_acks_ignored_total", "")
+		return counter(tb, h, "callpop_frames_acked_total", "") + counter(tb, h, "callpop_acks_ignored_total", "")
 	}
 	want := read() + float64(len(ids))
 	for _, id := range ids {
@@ -411,7 +396,7 @@ func TestAckOfAFrameNeverSentIsIgnored(t *testing.T) {
 	if n := shown(t, h.reg); n != 0 {
 		t.Fatalf("%d shown delays observed for ids never sent, want 0", n)
 	}
-	if n := counter(t, h.reg, "callpop_acks_ignored_total", ""); n != 3 {
+	if n := counter(t, h, "callpop_acks_ignored_total", ""); n != 3 {
 		t.Fatalf("acks ignored = %v, want 3", n)
 	}
 	h.ack(t, c, id) // and the session still takes a real one
@@ -437,7 +422,7 @@ func TestRepeatedAckIsObservedOnce(t *testing.T) {
 	if n := shown(t, h.reg); n != 1 {
 		t.Fatalf("%d shown delays observed after a repeated ack, want 1", n)
 	}
-	if a, i := counter(t, h.reg, "callpop_frames_acked_total", ""), counter(t, h.reg, "callpop_acks_ignored_total", ""); a != 1 || i != 1 {
+	if a, i := counter(t, h, "callpop_frames_acked_total", ""), counter(t, h, "callpop_acks_ignored_total", ""); a != 1 || i != 1 {
 		t.Fatalf("acked %v, ignored %v; want 1 and 1", a, i)
 	}
 }
@@ -457,13 +442,13 @@ func TestUnstyledAcksAreCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for counter(t, h.reg, "callpop_frames_acked_total", "") < 1 {
+	for counter(t, h, "callpop_frames_acked_total", "") < 1 {
 		if time.Now().After(deadline) {
 			t.Fatal("the unstyled ack was not taken")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if n := counter(t, h.reg, "callpop_frames_acked_unstyled_total", ""); n != 1 {
+	if n := counter(t, h, "callpop_frames_acked_unstyled_total", ""); n != 1 {
 		t.Fatalf("callpop_frames_acked_unstyled_total = %v, want 1", n)
 	}
 }

@@ -60,9 +60,9 @@ func TestIdleSessionsHoldNoGoroutine(t *testing.T) {
 		}
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for counter(t, h.reg, "callpop_frames_acked_total", "") != n {
+	for counter(t, h, "callpop_frames_acked_total", "") != n {
 		if time.Now().After(deadline) {
-			t.Fatalf("%v acks read, want %d", counter(t, h.reg, "callpop_frames_acked_total", ""), n)
+			t.Fatalf("%v acks read, want %d", counter(t, h, "callpop_frames_acked_total", ""), n)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -101,7 +101,7 @@ func TestFrameRightBehindTheUpgradeRequestIsRead(t *testing.T) {
 	}
 	// The id was never sent to this session, so the ack is read and ignored.
 	deadline := time.Now().Add(5 * time.Second)
-	for counter(t, h.reg, "callpop_acks_ignored_total", "") != 1 {
+	for counter(t, h, "callpop_acks_ignored_total", "") != 1 {
 		if time.Now().After(deadline) {
 			t.Fatal("the ack sent with the upgrade request was never read")
 		}
