@@ -81,7 +81,7 @@ func TestFileJournalIsCompactedOnceEverythingIsAcknowledged(t *testing.T) {
 	dir := t.TempDir()
 	q := openFile(t, dir, forward.FileConfig{CompactAfter: 1})
 	c := newCRM(t, nil)
-	f, _ := newForwarder(t, testConfig(c.URL()), q)
+	f := newForwarder(t, testConfig(c.URL()), q)
 	ids := callids("compact", 12)
 	enqueue(t, f, ids...)
 	before, err := os.Stat(filepath.Join(dir, forward.JournalFile))

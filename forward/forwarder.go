@@ -396,6 +396,7 @@ type metrics struct {
 	enqueued, duplicates, enqueueErrors prometheus.Counter
 	delivered, dead, queueErrors        prometheus.Counter
 	retries                             *prometheus.CounterVec
+	queued, oldest, deadNow             prometheus.GaugeFunc
 }
 
 func newMetrics(reg prometheus.Registerer, f *Forwarder) *metrics {
@@ -439,12 +440,13 @@ func newMetrics(reg prometheus.Registerer, f *Forwarder) *metrics {
 		}
 		return max(f.cfg.Now().Sub(s.Oldest).Seconds(), 0)
 	})
-	deadNow := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	m.queued, m.oldest = queued, oldest
+	m.deadNow = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "callpop_forward_dead_letters", Help: "Call records in the dead letters, waiting for an operator.",
 	}, func() float64 { return float64(f.lastStats().Dead) })
 	if reg != nil {
 		reg.MustRegister(m.enqueued, m.duplicates, m.enqueueErrors, m.delivered, m.dead, m.queueErrors, m.retries,
-			queued, oldest, deadNow)
+			queued, oldest, m.deadNow)
 	}
 	return m
 }

@@ -25,7 +25,7 @@ func TestRecordsReachTheCRMAsJSONWithFlags(t *testing.T) {
 		cfg := testConfig(c.URL())
 		cfg.Header = http.Header{"Authorization": {"Bearer crm-secret"}}
 		q := open()
-		f, reg := newForwarder(t, cfg, q)
+		f := newForwarder(t, cfg, q)
 
 		missedInIVR := record("ivr-1")
 		missedInIVR.User, missedInIVR.Status, missedInIVR.Contact, missedInIVR.Link = "pbx", event.Missed, nil, ""
@@ -40,7 +40,7 @@ func TestRecordsReachTheCRMAsJSONWithFlags(t *testing.T) {
 		}
 		start(t, f)
 		waitFor(t, "three records at the CRM", func() bool { return len(c.accepted()) == 3 })
-		waitFor(t, "three acknowledged", func() bool { return metric(t, reg, "callpop_forward_delivered_total") == 3 })
+		waitFor(t, "three acknowledged", func() bool { return metric(t, f, "callpop_forward_delivered_total") == 3 })
 
 		reqs := c.requests()
 		if len(reqs) != 3 {
@@ -77,7 +77,7 @@ func TestRecordsReachTheCRMAsJSONWithFlags(t *testing.T) {
 			"callpop_forward_enqueued_total": 3, "callpop_forward_delivered_total": 3,
 			"callpop_forward_dead_lettered_total": 0, "callpop_forward_duplicates_total": 0,
 		} {
-			if got := metric(t, reg, name); got != want {
+			if got := metric(t, f, name); got != want {
 				t.Errorf("%s = %v, want %v", name, got, want)
 			}
 		}
@@ -114,7 +114,7 @@ func TestCRMOutageLosesNothingAndKeepsOrder(t *testing.T) {
 			return http.StatusOK, ""
 		})
 		q := open()
-		f, reg := newForwarder(t, testConfig(c.URL()), q)
+		f := newForwarder(t, testConfig(c.URL()), q)
 		ids := callids("outage", 20)
 		enqueue(t, f, ids[:10]...)
 		start(t, f)
@@ -122,7 +122,7 @@ func TestCRMOutageLosesNothingAndKeepsOrder(t *testing.T) {
 		enqueue(t, f, ids[10:]...) // arriving while the CRM is down
 		waitFor(t, "every record at the CRM", func() bool { return len(c.accepted()) >= len(ids) })
 		waitFor(t, "every record acknowledged", func() bool {
-			return metric(t, reg, "callpop_forward_delivered_total") == float64(len(ids))
+			return metric(t, f, "callpop_forward_delivered_total") == float64(len(ids))
 		})
 
 		if got := c.accepted(); !slices.Equal(got, ids) {
@@ -134,7 +134,7 @@ func TestCRMOutageLosesNothingAndKeepsOrder(t *testing.T) {
 			}
 		}
 		for _, code := range []string{"503", "429", "408", "500", "network", "502"} {
-			if got := metric(t, reg, "callpop_forward_retries_total", "code", code); got != 1 {
+			if got := metric(t, f, "callpop_forward_retries_total", code); got != 1 {
 				t.Errorf("retries with code %s = %v, want 1", code, got)
 			}
 		}
@@ -157,7 +157,7 @@ func TestRestartSendsTheUnacknowledgedRecordAgain(t *testing.T) {
 			return http.StatusOK, ""
 		})
 		ids := callids("restart", n)
-		f1, _ := newForwarder(t, testConfig(c.URL()), open())
+		f1 := newForwarder(t, testConfig(c.URL()), open())
 		enqueue(t, f1, ids...)
 		r1 := start(t, f1)
 		<-cut
@@ -168,7 +168,7 @@ func TestRestartSendsTheUnacknowledgedRecordAgain(t *testing.T) {
 
 		// A new process: the queue reopened from the same directory, or a
 		// new node on the same Redis.
-		f2, _ := newForwarder(t, testConfig(c.URL()), open())
+		f2 := newForwarder(t, testConfig(c.URL()), open())
 		start(t, f2)
 		waitFor(t, "every record at the CRM", func() bool { return len(distinct(c.accepted())) == n })
 
@@ -197,13 +197,13 @@ func TestPermanentRejectionGoesToTheDeadLetters(t *testing.T) {
 			return http.StatusOK, ""
 		})
 		q := open()
-		f, reg := newForwarder(t, testConfig(c.URL()), q)
+		f := newForwarder(t, testConfig(c.URL()), q)
 		enqueue(t, f, "ok-1", "bad", "ok-2", "gone", "ok-3")
 		start(t, f)
 		waitFor(t, "the good records at the CRM", func() bool { return len(c.accepted()) == 3 })
 		waitFor(t, "two dead letters", func() bool { s := stats(t, q); return s.Dead == 2 && s.Queued == 0 })
 		waitFor(t, "every record finished", func() bool {
-			return metric(t, reg, "callpop_forward_delivered_total") == 3 && metric(t, reg, "callpop_forward_dead_lettered_total") == 2
+			return metric(t, f, "callpop_forward_delivered_total") == 3 && metric(t, f, "callpop_forward_dead_lettered_total") == 2
 		})
 
 		if got := c.accepted(); !slices.Equal(got, []string{"ok-1", "ok-2", "ok-3"}) {
@@ -229,7 +229,7 @@ func TestPermanentRejectionGoesToTheDeadLetters(t *testing.T) {
 		if !strings.Contains(string(dead[0].Data), `"callid":"bad"`) {
 			t.Errorf("dead letter data %s", dead[0].Data)
 		}
-		if got := metric(t, reg, "callpop_forward_dead_lettered_total"); got != 2 {
+		if got := metric(t, f, "callpop_forward_dead_lettered_total"); got != 2 {
 			t.Errorf("dead_lettered_total = %v", got)
 		}
 	})
@@ -239,7 +239,7 @@ func TestSameRecordEnqueuedTwiceIsQueuedOnce(t *testing.T) {
 	eachBackend(t, func(t *testing.T, open func() forward.Queue) {
 		c := newCRM(t, nil)
 		q := open()
-		f, reg := newForwarder(t, testConfig(c.URL()), q)
+		f := newForwarder(t, testConfig(c.URL()), q)
 		add := func(callid, user string) {
 			t.Helper()
 			rec := record(callid)
@@ -256,13 +256,13 @@ func TestSameRecordEnqueuedTwiceIsQueuedOnce(t *testing.T) {
 		if s := stats(t, q); s.Queued != 3 {
 			t.Errorf("queued %d, want 3", s.Queued)
 		}
-		if got := metric(t, reg, "callpop_forward_duplicates_total"); got != 2 {
+		if got := metric(t, f, "callpop_forward_duplicates_total"); got != 2 {
 			t.Errorf("duplicates = %v, want 2", got)
 		}
 
 		// The marks outlive a restart.
 		q = open()
-		f, _ = newForwarder(t, testConfig(c.URL()), q)
+		f = newForwarder(t, testConfig(c.URL()), q)
 		add("c1", "andy@acme")
 		if s := stats(t, q); s.Queued != 3 {
 			t.Errorf("after a restart: queued %d, want 3", s.Queued)
@@ -294,7 +294,7 @@ func TestRedirectsThatWouldDropTheBodyAreNotFollowed(t *testing.T) {
 			return http.StatusOK, ""
 		})
 		q := open()
-		f, reg := newForwarder(t, testConfig(c.URL()), q)
+		f := newForwarder(t, testConfig(c.URL()), q)
 		enqueue(t, f, "r1")
 		start(t, f)
 		waitFor(t, "the record at the CRM", func() bool { return len(c.accepted()) == 1 })
@@ -302,7 +302,7 @@ func TestRedirectsThatWouldDropTheBodyAreNotFollowed(t *testing.T) {
 		if len(reqs) != 3 || reqs[2].path != "/history/v2" || reqs[2].item.CallID != "r1" {
 			t.Errorf("requests %+v", reqs)
 		}
-		if got := metric(t, reg, "callpop_forward_retries_total", "code", "302"); got != 1 {
+		if got := metric(t, f, "callpop_forward_retries_total", "302"); got != 1 {
 			t.Errorf("retries on 302 = %v", got)
 		}
 	})
@@ -311,7 +311,7 @@ func TestRedirectsThatWouldDropTheBodyAreNotFollowed(t *testing.T) {
 func TestRunStopsWhenItsContextEndsAndRunsOnce(t *testing.T) {
 	eachBackend(t, func(t *testing.T, open func() forward.Queue) {
 		c := newCRM(t, nil)
-		f, _ := newForwarder(t, testConfig(c.URL()), open())
+		f := newForwarder(t, testConfig(c.URL()), open())
 		ctx, cancel := context.WithCancel(context.Background())
 		results := make(chan error, 2)
 		for range 2 {
@@ -334,7 +334,7 @@ func TestRunStopsWhenItsContextEndsAndRunsOnce(t *testing.T) {
 
 func TestEnqueueRefusesARecordWithoutCallID(t *testing.T) {
 	t.Parallel()
-	f, _ := newForwarder(t, testConfig("http://crm.invalid/"), backends[0].new(t)())
+	f := newForwarder(t, testConfig("http://crm.invalid/"), backends[0].new(t)())
 	if err := f.Enqueue(context.Background(), record("")); !errors.Is(err, forward.ErrInvalidRecord) {
 		t.Errorf("Enqueue = %v, want ErrInvalidRecord", err)
 	}
@@ -378,16 +378,16 @@ func TestQueueGaugesShowAStuckRecord(t *testing.T) {
 			return http.StatusOK, ""
 		})
 		q := open()
-		f, reg := newForwarder(t, testConfig(c.URL()), q)
+		f := newForwarder(t, testConfig(c.URL()), q)
 		enqueue(t, f, "g1", "g2")
 		start(t, f)
 		waitFor(t, "a few retries", func() bool { return len(c.requests()) >= 3 })
 		waitFor(t, "the gauges", func() bool {
-			return metric(t, reg, "callpop_forward_queued") == 2 && metric(t, reg, "callpop_forward_oldest_age_seconds") > 0
+			return metric(t, f, "callpop_forward_queued") == 2 && metric(t, f, "callpop_forward_oldest_age_seconds") > 0
 		})
 		failing.Store(false)
 		waitFor(t, "the queue to drain", func() bool {
-			return metric(t, reg, "callpop_forward_queued") == 0 && metric(t, reg, "callpop_forward_oldest_age_seconds") == 0
+			return metric(t, f, "callpop_forward_queued") == 0 && metric(t, f, "callpop_forward_oldest_age_seconds") == 0
 		})
 	})
 }

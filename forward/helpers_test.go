@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/callpop/callpop/event"
@@ -200,14 +200,14 @@ func testConfig(url string) forward.Config {
 }
 
 // newForwarder builds a Forwarder with its own registry.
-func newForwarder(tb testing.TB, cfg forward.Config, q forward.Queue) (*forward.Forwarder, *prometheus.Registry) {
+func newForwarder(tb testing.TB, cfg forward.Config, q forward.Queue) *forward.Forwarder {
 	tb.Helper()
 	reg := prometheus.NewRegistry()
 	f, err := forward.New(cfg, q, zaptest.NewLogger(tb), reg)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return f, reg
+	return f
 }
 
 // running is a Forwarder.Run in progress.
@@ -285,41 +285,9 @@ func stats(tb testing.TB, q forward.Queue) forward.Stats {
 	return s
 }
 
-// metric returns the value of the counter or gauge name (with labels, as
-// name/value pairs) in reg; 0 when absent.
-func metric(tb testing.TB, reg *prometheus.Registry, name string, labels ...string) float64 {
+// metric reads f's counter or gauge name (the series of label, for a
+// labelled one) with prometheus/testutil.
+func metric(tb testing.TB, f *forward.Forwarder, name string, label ...string) float64 {
 	tb.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if hasLabels(m, labels) {
-				if c := m.GetCounter(); c != nil {
-					return c.GetValue()
-				}
-				return m.GetGauge().GetValue()
-			}
-		}
-	}
-	return 0
-}
-
-func hasLabels(m *dto.Metric, labels []string) bool {
-	for i := 0; i+1 < len(labels); i += 2 {
-		found := false
-		for _, l := range m.GetLabel() {
-			if l.GetName() == labels[i] && l.GetValue() == labels[i+1] {
-				found = true
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
+	return testutil.ToFloat64(forward.Metric(f, name, label...))
 }

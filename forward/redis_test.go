@@ -33,7 +33,7 @@ func TestTwoNodesOnOneRedisQueueLoseNothing(t *testing.T) {
 		}
 		cfg := testConfig(c.URL())
 		cfg.Header = http.Header{"X-Node": {name}}
-		nodes[name], _ = newForwarder(t, cfg, q)
+		nodes[name] = newForwarder(t, cfg, q)
 	}
 	ids := callids("cluster", n)
 	for i, id := range ids { // webhooks land on either node
