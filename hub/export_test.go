@@ -27,3 +27,7 @@ func Metric(h *Hub, name, label string) prometheus.Collector {
 	}
 	panic("hub.Metric: no counter " + name)
 }
+
+// WithoutPoller is cfg for a hub whose sessions keep a reader goroutine each,
+// so a synctest bubble can wait on all of them.
+func WithoutPoller(cfg Config) Config { cfg.noPoller = true; return cfg }

@@ -67,6 +67,11 @@ type Config struct {
 	// CheckOrigin reports whether the upgrade request's page may connect;
 	// nil allows only requests from their own origin (auth.SameOrigin).
 	CheckOrigin func(r *http.Request) bool
+
+	// noPoller serves every socket with a reader goroutine, as on a
+	// platform without epoll: a test's synctest bubble cannot wait on
+	// epoll_wait (a system call), only on goroutines.
+	noPoller bool
 }
 
 // Hub is the node's set of sessions.
@@ -128,10 +133,12 @@ func New(cfg Config, sub event.Subscriber, log *zap.Logger, reg prometheus.Regis
 	}
 	h.frameBudget = h.frameCost * int64(cfg.InboundBurst)
 	h.srv = transport.Server{ReadLimit: cfg.ReadLimit, WriteTimeout: cfg.WriteTimeout}
-	if p, err := transport.NewPoller(h.log); err == nil {
-		h.srv.Poller = p
-	} else {
-		h.log.Info("sessions keep a reader goroutine each", zap.Error(err))
+	if !cfg.noPoller {
+		if p, err := transport.NewPoller(h.log); err == nil {
+			h.srv.Poller = p
+		} else {
+			h.log.Info("sessions keep a reader goroutine each", zap.Error(err))
+		}
 	}
 	sub.Register(h.deliver)
 	go h.pingLoop(ctx)
