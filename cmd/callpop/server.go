@@ -39,10 +39,10 @@ type server struct {
 	cfg    *config
 	log    *zap.Logger
 	broker event.Broker
-	rdb    *goredis.Client // nil on the embedded broker
+	rdb    goredis.UniversalClient // nil on the embedded broker
 	// crm and contactRDB exist when contacts are looked up in the CRM.
 	crm        *contacts.CRM
-	contactRDB *goredis.Client
+	contactRDB goredis.UniversalClient
 	// fwd forwards call records to the CRM, when configured; fwdFile is its
 	// queue on the embedded broker.
 	fwd     *forward.Forwarder
@@ -92,11 +92,9 @@ func newServer(cfg *config, log *zap.Logger, opt serverOptions) (*server, error)
 	case broker != nil:
 		s.broker = broker
 	case cfg.RedisURL != "":
-		opt, err := redis.ParseURL(cfg.RedisURL)
-		if err != nil {
+		if s.rdb, err = redis.NewClient(cfg.RedisURL); err != nil {
 			return nil, err
 		}
-		s.rdb = goredis.NewClient(opt)
 		s.broker = redis.New(s.rdb, redis.Config{Registerer: s.registry}, log)
 	default:
 		s.broker = memory.New(memory.Config{})
@@ -122,10 +120,7 @@ func newServer(cfg *config, log *zap.Logger, opt serverOptions) (*server, error)
 		whCfg.Forward = s.fwd // only here: a nil *Forwarder in the interface would not be nil
 	}
 	if pbxClient.Configured() { // without a PBX, names stay empty
-		ncfg := names.Config{}
-		if s.rdb != nil { // a nil *Client in the interface would not be nil
-			ncfg.Redis = s.rdb
-		}
+		ncfg := names.Config{Redis: s.rdb} // nil on the embedded broker
 		s.names = names.New(pbxClient, ncfg, log)
 		whCfg.Names = s.names
 	}
@@ -351,7 +346,7 @@ func (s *server) directory(cfg *config, given event.Directory) (event.Directory,
 	}
 	var cache contacts.Cache // nil: an in-process cache
 	if cfg.RedisURL != "" {
-		opt, err := redis.ParseURL(cfg.RedisURL)
+		opt, err := redis.ParseClientURL(cfg.RedisURL)
 		if err != nil {
 			return nil, err
 		}
@@ -359,7 +354,7 @@ func (s *server) directory(cfg *config, given event.Directory) (event.Directory,
 		// stalled Redis cannot eat the contact budget.
 		opt.ContextTimeoutEnabled = true
 		opt.PoolSize = 8
-		s.contactRDB = goredis.NewClient(opt)
+		s.contactRDB = goredis.NewUniversalClient(opt)
 		cache = rediscache.New(s.contactRDB)
 	}
 	crm, err := contacts.NewCRM(contacts.CRMConfig{
