@@ -369,8 +369,8 @@ func testTenantsIsolated(t *testing.T, kind string) {
 	// Tokens: a tenant's token never opens another tenant's socket, nor the
 	// default one's; origins are the tenant's own.
 	forged := map[string]string{
-		"acme's secret naming globex": mintTenantToken(t, "globex.example", acme.jwtSecret, "andy"),
-		"acme's secret without tid":   mintTenantToken(t, "", acme.jwtSecret, "andy"),
+		"acme's secret naming globex":  mintTenantToken(t, "globex.example", acme.jwtSecret, "andy"),
+		"acme's secret without tid":    mintTenantToken(t, "", acme.jwtSecret, "andy"),
 		"default's secret naming acme": mintTenantToken(t, "acme.example", testSecret, "andy"),
 		"a login holding /":            mintTenantToken(t, "acme.example", acme.jwtSecret, "globex.example/andy"),
 	}
