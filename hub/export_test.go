@@ -24,6 +24,10 @@ func Metric(h *Hub, name, label string) prometheus.Collector {
 		return m.refused.WithLabelValues(label)
 	case "callpop_resumes_total":
 		return m.resumes.WithLabelValues(label)
+	case "callpop_tenant_sessions":
+		return m.tenantSessions.WithLabelValues(label)
+	case "callpop_tenant_frames_sent_total":
+		return m.tenantFrames.WithLabelValues(label)
 	}
 	panic("hub.Metric: no counter " + name)
 }
