@@ -11,6 +11,10 @@
 //	callpop-bench --sessions 10000 --users 2000 --rate 1000 --duration 30s \
 //	    --crm-token "$CALLPOP_CRM_TOKEN" --jwt-secret "$CALLPOP_JWT_SECRET" --server-pid "$PID"
 //
+// With --server centrifugo it measures a Centrifugo server the same way, for a
+// side-by-side (direct mode): each session connects and subscribes to its
+// user's personal channel, and every event is published through the HTTP API.
+//
 // See docs/benchmarks.md for the measured figures and how to reproduce them.
 package main
 
@@ -80,6 +84,8 @@ type options struct {
 	readLimit  int
 	helloWait  time.Duration
 	userPrefix string
+	server     string // serverCallpop or serverCentrifugo
+	apiKey     string // Centrifugo's HTTP API key (centrifugo mode)
 }
 
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
@@ -113,6 +119,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.readLimit, "read-limit", 256<<10, "largest message a session accepts (hello lists active calls)")
 	fs.StringVar(&o.userPrefix, "user-prefix", "u", "user names are <prefix>0..<prefix>{U-1}; give each of several load processes its own")
 	fs.DurationVar(&o.helloWait, "hello-timeout", 120*time.Second, "longest wait for every session's hello")
+	fs.StringVar(&o.server, "server", serverCallpop, "callpop | centrifugo: the server under test (centrifugo: direct mode only; sessions speak Centrifugo's JSON client protocol, events go through its HTTP API)")
+	fs.StringVar(&o.apiKey, "api-key", "", "centrifugo mode: Centrifugo's HTTP API key (env CALLPOP_BENCH_CENTRIFUGO_API_KEY)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -121,6 +129,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.jwtSecret == "" {
 		o.jwtSecret = os.Getenv("CALLPOP_JWT_SECRET")
+	}
+	if o.apiKey == "" {
+		o.apiKey = os.Getenv("CALLPOP_BENCH_CENTRIFUGO_API_KEY")
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -174,10 +185,17 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("--storm-rate must be positive")
 	case o.userPrefix == "" || strings.ContainsAny(o.userPrefix, "@&=?# "):
 		return nil, errors.New("--user-prefix: a plain login prefix")
-	case o.crmToken == "":
+	case o.server != serverCallpop && o.server != serverCentrifugo:
+		return nil, fmt.Errorf("--server %q: callpop or centrifugo", o.server)
+	case o.server == serverCallpop && o.crmToken == "":
 		return nil, errors.New("--crm-token (or CALLPOP_CRM_TOKEN) is required")
 	case o.jwtSecret == "":
 		return nil, errors.New("--jwt-secret (or CALLPOP_JWT_SECRET) is required")
+	}
+	if o.server == serverCentrifugo {
+		if err := o.checkCentrifugo(); err != nil {
+			return nil, err
+		}
 	}
 	if o.timeout <= 0 {
 		o.timeout = o.duration + o.idle + 60*time.Second

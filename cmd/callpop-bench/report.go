@@ -14,6 +14,7 @@ import (
 
 // report is one run's figures: printed as a table and as one JSON line.
 type report struct {
+	Server      string   `json:"server"`
 	Mode        string   `json:"mode"`
 	Targets     []string `json:"targets"`
 	Sessions    int      `json:"sessions"`
@@ -119,7 +120,7 @@ func (r *report) writeTable(w io.Writer) {
 	if r.Group > 0 {
 		mode = fmt.Sprintf("%s (G=%d)", mode, r.Group)
 	}
-	row("mode", "%s  targets %s", mode, strings.Join(r.Targets, ","))
+	row("mode", "%s on %s  targets %s", mode, r.Server, strings.Join(r.Targets, ","))
 	row("sessions", "%d of %d connected over %d users in %.2f s; dial errors %d, no hello %d", r.Connected, r.Sessions, r.Users, r.ConnectSeconds, r.DialErrors, r.NoHello)
 	row("hello latency", "%s", fmtLat(r.HelloLatency))
 	row("webhooks", "%d sent, %.1f/s achieved of %.0f/s asked", r.Webhooks, r.AchievedRate, r.Rate)

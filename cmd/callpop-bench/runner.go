@@ -230,9 +230,13 @@ func (r *runner) open(ctx context.Context, s *session, resume bool, helloDone fu
 			q += "?since=" + s.last.String()
 		}
 	}
+	token := r.tokens[s.user]
+	if r.o.server == serverCentrifugo {
+		q, token = centrifugoWSPath, "" // the token goes in the connect command
+	}
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	ws, err := dialWS(dctx, sourceDialer(s.idx, r.o.sourceIPs, 30*time.Second), r.o.targets[s.target], q,
-		r.tokens[s.user], r.o.readLimit)
+		token, r.o.readLimit)
 	cancel()
 	if err != nil {
 		r.dialErrors.Add(1)
@@ -244,6 +248,10 @@ func (r *runner) open(ctx context.Context, s *session, resume bool, helloDone fu
 	s.ws = ws
 	s.dropping.Store(false)
 	s.done = make(chan struct{})
+	if r.o.server == serverCentrifugo {
+		go r.readCentrifugo(s, start, helloDone)
+		return
+	}
 	go r.read(s, resume, start, helloDone)
 }
 
@@ -497,7 +505,7 @@ func selfRSS() int64 {
 // run is the whole run: connect, measure memory, post, check.
 func (r *runner) run(ctx context.Context) (*report, error) {
 	o := r.o
-	rep := &report{Mode: o.mode, Sessions: o.sessions, Users: o.users, Rate: o.rate,
+	rep := &report{Server: o.server, Mode: o.mode, Sessions: o.sessions, Users: o.users, Rate: o.rate,
 		Duration: o.duration.Seconds(), SourceIPs: o.sourceIPs}
 	for _, t := range o.targets {
 		rep.Targets = append(rep.Targets, t.String())

@@ -45,8 +45,12 @@ func newSender(o *options, r *runner) *sender {
 	}
 	s := &sender{o: o, r: r, client: &http.Client{Transport: tr, Timeout: 10 * time.Second},
 		prefix: "cmd=event&crm_token=" + url.QueryEscape(o.crmToken) + "&direction=in"}
+	path := "/webhook"
+	if o.server == serverCentrifugo {
+		path = centrifugoPublishPath
+	}
 	for _, t := range o.targets {
-		s.urls = append(s.urls, t.JoinPath("/webhook").String())
+		s.urls = append(s.urls, t.JoinPath(path).String())
 	}
 	return s
 }
@@ -86,6 +90,12 @@ func (s *sender) post(ctx context.Context, typ string, user, seq int, callid str
 		return 0
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return s.do(req, sched)
+}
+
+// do sends one request and returns its HTTP status (0 when none), with the
+// sender's accounting: lag against sched, round trip, failures by status.
+func (s *sender) do(req *http.Request, sched time.Time) int {
 	start := time.Now()
 	if !sched.IsZero() {
 		s.lag.record(start.Sub(sched))
@@ -119,7 +129,13 @@ func (s *sender) direct(ctx context.Context, user, phase int, sched time.Time) b
 		return false
 	}
 	cid := s.r.callID(seq, time.Now().UnixNano())
-	if s.post(ctx, "INCOMING", user, seq, cid, sched) == http.StatusOK {
+	var status int
+	if s.o.server == serverCentrifugo {
+		status = s.publish(ctx, user, seq, cid, sched)
+	} else {
+		status = s.post(ctx, "INCOMING", user, seq, cid, sched)
+	}
+	if status == http.StatusOK {
 		s.expect(seq, evIncoming, s.r.perUser[user])
 	}
 	return true

@@ -86,8 +86,10 @@ func dialWS(ctx context.Context, d *net.Dialer, base *url.URL, pathQuery, token 
 	req.WriteString(base.Host)
 	req.WriteString("\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ")
 	req.WriteString(base64.StdEncoding.EncodeToString(key[:]))
-	req.WriteString("\r\nAuthorization: Bearer ")
-	req.WriteString(token)
+	if token != "" { // Centrifugo's clients send theirs in the connect command
+		req.WriteString("\r\nAuthorization: Bearer ")
+		req.WriteString(token)
+	}
 	req.WriteString("\r\nUser-Agent: callpop-bench\r\n\r\n")
 	if _, err := io.WriteString(c, req.String()); err != nil {
 		c.Close()
@@ -193,20 +195,31 @@ func (w *wsConn) next() ([]byte, error) {
 	}
 }
 
-// write sends one masked frame; only the reader goroutine calls it.
+// write sends one masked frame; only the reader goroutine calls it. Payloads
+// up to 64 KiB (a Centrifugo connect command carries a JWT).
 func (w *wsConn) write(op byte, payload []byte) error {
-	if len(payload) > 125 {
+	if len(payload) > 0xffff {
 		return errors.New("client frame too long")
 	}
-	var f [6 + 125]byte
-	f[0] = 0x80 | op
-	f[1] = 0x80 | byte(len(payload))
-	_, _ = rand.Read(f[2:6])
+	var small [8 + 125]byte
+	f := small[:0]
+	if len(payload) > 125 {
+		f = make([]byte, 0, 8+len(payload))
+	}
+	f = append(f, 0x80|op)
+	if len(payload) <= 125 {
+		f = append(f, 0x80|byte(len(payload)))
+	} else {
+		f = append(f, 0x80|126, byte(len(payload)>>8), byte(len(payload)))
+	}
+	var mask [4]byte
+	_, _ = rand.Read(mask[:])
+	f = append(f, mask[:]...)
 	for i, b := range payload {
-		f[6+i] = b ^ f[2+i%4]
+		f = append(f, b^mask[i%4])
 	}
 	_ = w.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	_, err := w.c.Write(f[:6+len(payload)])
+	_, err := w.c.Write(f)
 	return err
 }
 
