@@ -2,9 +2,11 @@ package redis
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 )
@@ -45,4 +47,34 @@ func (b *Broker) StoredNaming(t *testing.T, s string) int {
 		t.Fatalf("scan: %v", err)
 	}
 	return n
+}
+
+// LogCallIDs lists the call ids of the frames user's log holds, oldest first.
+func (b *Broker) LogCallIDs(t *testing.T, user string) []string {
+	t.Helper()
+	// Tried again for a while: right after a failover the client may still
+	// dial the dead master once before it re-reads the slot map.
+	var xs []goredis.XMessage
+	var err error
+	for try := 0; try < 50; try++ {
+		if xs, err = b.rdb.XRange(context.Background(), b.key("log", user), "-", "+").Result(); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("xrange: %v", err)
+	}
+	var ids []string
+	for _, x := range xs {
+		var f struct {
+			CallID string `json:"callid"`
+		}
+		s, _ := x.Values["f"].(string)
+		if err := json.Unmarshal([]byte(s), &f); err != nil {
+			t.Fatalf("log entry %q: %v", s, err)
+		}
+		ids = append(ids, f.CallID)
+	}
+	return ids
 }

@@ -81,11 +81,6 @@ func (c *Cluster) waitHealthy(timeout time.Duration) {
 			if strings.Contains(o, n.Addr()+" ") && !strings.Contains(repl, "state=online") {
 				return false // a master whose replica is not attached and in sync yet
 			}
-			for _, r := range slots {
-				if len(r.Nodes) < 2 && c.liveCount() == len(c.Nodes) {
-					return false // gossip has not told this node every replica yet
-				}
-			}
 			if owners != "" && o != owners {
 				return false
 			}
@@ -93,16 +88,6 @@ func (c *Cluster) waitHealthy(timeout time.Duration) {
 		}
 		return owners != ""
 	})
-}
-
-func (c *Cluster) liveCount() int {
-	n := 0
-	for _, s := range c.Nodes {
-		if s.Alive() {
-			n++
-		}
-	}
-	return n
 }
 
 // masters lists, in slot order, each slot range's master address.

@@ -71,7 +71,9 @@ func (s *Server) Restart() {
 	s.tb.Helper()
 	s.Kill()
 	args := append([]string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir, "--loglevel", "warning"}, s.extra...)
+		"--save", "", "--appendonly", "no", "--dir", s.dir, "--loglevel", "warning",
+		// A replica's first sync starts at once, not after the default 5 s.
+		"--repl-diskless-sync-delay", "0"}, s.extra...)
 	cmd := exec.Command("redis-server", args...)
 	if err := cmd.Start(); err != nil {
 		s.tb.Fatalf("redistest: start redis-server: %v", err)
