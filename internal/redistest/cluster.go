@@ -173,3 +173,16 @@ func (c *Cluster) WaitFailover(key string, old *Server, timeout time.Duration) *
 	})
 	return m
 }
+
+// Client returns a go-redis cluster client seeded with every node, closed at
+// test end. (cmd/callpop builds its own with broker/redis.NewClient, which
+// also follows a failover at once.)
+func (c *Cluster) Client() *goredis.ClusterClient {
+	addrs := make([]string, len(c.Nodes))
+	for i, n := range c.Nodes {
+		addrs[i] = n.Addr()
+	}
+	cl := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: addrs})
+	c.tb.Cleanup(func() { _ = cl.Close() })
+	return cl
+}
