@@ -8,13 +8,25 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/callpop/callpop/forward"
 	"github.com/callpop/callpop/internal/redistest"
 )
 
 func TestTwoNodesOnOneRedisQueueLoseNothing(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t)
+	twoNodesLoseNothing(t, redistest.Start(t).Client())
+}
+
+// TestTwoNodesOnARedisClusterQueueLoseNothing: the queue's scripts touch
+// keys of one hash tag only, so they run on Redis Cluster as they are.
+func TestTwoNodesOnARedisClusterQueueLoseNothing(t *testing.T) {
+	t.Parallel()
+	twoNodesLoseNothing(t, redistest.StartCluster(t).Client())
+}
+
+func twoNodesLoseNothing(t *testing.T, rdb goredis.UniversalClient) {
 	const n, cutAt = 40, 15
 	cut := make(chan string, 1)
 	c := newCRM(t, func(k int, _ forward.Item, _ http.ResponseWriter, r *http.Request) (int, string) {
@@ -27,7 +39,7 @@ func TestTwoNodesOnOneRedisQueueLoseNothing(t *testing.T) {
 	})
 	nodes := map[string]*forward.Forwarder{}
 	for _, name := range []string{"a", "b"} {
-		q, err := forward.NewRedisQueue(srv.Client(), forward.RedisConfig{LeaseTTL: 10 * time.Second})
+		q, err := forward.NewRedisQueue(rdb, forward.RedisConfig{LeaseTTL: 10 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -83,7 +83,69 @@ func NewClient(raw string) (goredis.UniversalClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	return goredis.NewUniversalClient(opt), nil
+	if !opt.IsClusterMode {
+		return goredis.NewUniversalClient(opt), nil
+	}
+	copt := opt.Cluster()
+	if copt.DialerRetries == 0 {
+		// A refused dial means a dead node whose slots a replica takes
+		// over: fail fast to the slot-map reload below rather than dial
+		// the dead address five times per command.
+		copt.DialerRetries = 1
+	}
+	c := goredis.NewClusterClient(copt)
+	c.AddHook(reloadOnFailure{c})
+	return c, nil
+}
+
+// reloadOnFailure makes a cluster client re-read the slot map when a command
+// fails for a reason other than its own. go-redis reloads it on MOVED and
+// every minute, but not when a master dies: its slots' commands would keep
+// failing against the dead address for up to a minute after a replica took
+// over. LazyReload runs in the background, at most every 200 ms.
+type reloadOnFailure struct{ c *goredis.ClusterClient }
+
+func (h reloadOnFailure) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (h reloadOnFailure) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		err := next(ctx, cmd)
+		if topologyError(err) {
+			h.c.ReloadState(ctx)
+		}
+		return err
+	}
+}
+
+func (h reloadOnFailure) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		err := next(ctx, cmds)
+		for _, c := range cmds {
+			if topologyError(c.Err()) {
+				h.c.ReloadState(ctx)
+				break
+			}
+		}
+		return err
+	}
+}
+
+// topologyError: err may mean the cluster changed (a dead node, a failover
+// in progress), not that the command was wrong.
+func topologyError(err error) bool {
+	if err == nil || errors.Is(err, goredis.Nil) {
+		return false
+	}
+	var rerr goredis.Error
+	if !errors.As(err, &rerr) {
+		return true // the network, a timeout
+	}
+	for _, p := range []string{"CLUSTERDOWN", "MOVED", "ASK", "TRYAGAIN", "READONLY", "MASTERDOWN", "LOADING"} {
+		if goredis.HasErrorPrefix(err, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // IsCluster reports whether rdb talks to a Redis Cluster, where keys used

@@ -64,10 +64,12 @@ type Config struct {
 
 // Broker is one node's connection to the shared Redis.
 type Broker struct {
-	cfg Config
-	rdb goredis.UniversalClient
-	log *zap.Logger
-	ps  *goredis.PubSub
+	cfg     Config
+	rdb     goredis.UniversalClient
+	cluster bool // Redis Cluster: hash-tagged keys, two-step commits, sharded pub/sub
+	log     *zap.Logger
+	ps      *goredis.PubSub // one Redis or Sentinel: the one pub/sub connection
+	shards  *shardSubs      // a cluster: a connection per master
 
 	mu      sync.Mutex
 	handler event.Handler
@@ -136,8 +138,7 @@ func New(rdb goredis.UniversalClient, cfg Config, log *zap.Logger) *Broker {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Broker{
-		cfg: cfg, rdb: rdb, log: log.Named("redis"),
-		ps:   rdb.Subscribe(ctx),
+		cfg: cfg, rdb: rdb, cluster: IsCluster(rdb), log: log.Named("redis"),
 		subs: map[string]*sub{}, pending: map[string]int{},
 		cancel: cancel, done: make(chan struct{}),
 		records: newRecordCache(recordCacheSize),
@@ -158,12 +159,26 @@ func New(rdb goredis.UniversalClient, cfg Config, log *zap.Logger) *Broker {
 		cfg.Registerer.MustRegister(b.errors, b.resubscribe, b.conflicts)
 	}
 	b.batch = newBatcher(rdb)
-	go b.receive(ctx)
+	if cc, ok := rdb.(*goredis.ClusterClient); ok {
+		b.shards = newShardSubs(ctx, b, cc)
+		close(b.done)
+	} else {
+		b.ps = rdb.Subscribe(ctx)
+		go b.receive(ctx)
+	}
 	return b
 }
 
-func (b *Broker) key(kind, id string) string { return b.cfg.Prefix + kind + ":" + id }
-func (b *Broker) channel(user string) string { return b.cfg.Prefix + "u:" + user }
+// key names a key; see clusterKey for the layout on a cluster.
+func (b *Broker) key(kind, id string) string {
+	if b.cluster {
+		return b.clusterKey(kind, id)
+	}
+	return b.cfg.Prefix + kind + ":" + id
+}
+
+// channel is a user's pub/sub channel: a sharded channel on a cluster.
+func (b *Broker) channel(user string) string { return b.key("u", user) }
 
 // Ready implements event.Broker.
 func (b *Broker) Ready(ctx context.Context) error {
@@ -177,7 +192,12 @@ func (b *Broker) Ready(ctx context.Context) error {
 // belongs to the caller.
 func (b *Broker) Close() error {
 	b.cancel()
-	err := b.ps.Close()
+	var err error
+	if b.shards != nil {
+		b.shards.close()
+	} else {
+		err = b.ps.Close()
+	}
 	<-b.done
 	b.batch.stop()
 	return err
@@ -220,11 +240,24 @@ func (b *Broker) commitBatch(callID string, batch []*update) error {
 		}
 		next := mustJSON(rec)
 		if fromRedis && len(outs) == 0 && bytes.Equal(raw, next) {
+			if b.cluster { // a retried webhook finishes a failed second step
+				if err := b.flushOutbox(ctx, callID); err != nil {
+					b.errors.WithLabelValues("update").Inc()
+					return fmt.Errorf("%w: update %s: %w", event.ErrUnavailable, callID, err)
+				}
+			}
 			return nil // repeated webhooks: nothing changed
 		}
 		// The record is stored even when nothing is sent: a tombstone or an
 		// early rating must be there for the call's next webhook.
-		cur, ok, err := b.commit(ctx, key, b.commitArgs(raw, next, callID, &rec, outs))
+		var cur []byte
+		var ok bool
+		var err error
+		if b.cluster {
+			cur, ok, err = b.commitCluster(ctx, callID, raw, next, b.clusterOps(callID, &rec, outs))
+		} else {
+			cur, ok, err = b.commit(ctx, key, b.commitArgs(raw, next, callID, &rec, outs))
+		}
 		if err != nil {
 			b.errors.WithLabelValues("update").Inc()
 			return fmt.Errorf("%w: update %s: %w", event.ErrUnavailable, callID, err)
@@ -420,6 +453,14 @@ func (b *Broker) MarkSeen(ctx context.Context, user string, callIDs []string) (i
 	// A tenant's calls are stored under scoped ids (event.CallState.Scope),
 	// and remember the user by their unscoped key.
 	tid, local := tenant.Split(user)
+	if b.cluster {
+		n, err := b.markSeenCluster(ctx, user, tid, local, callIDs)
+		if err != nil {
+			b.errors.WithLabelValues("update").Inc()
+			return 0, fmt.Errorf("%w: mark seen: %w", event.ErrUnavailable, err)
+		}
+		return n, nil
+	}
 	args := make([]any, 0, 5+2*len(callIDs))
 	args = append(args, b.channel(user), b.cfg.LogSize, int(b.cfg.LogTTL.Seconds()), b.key("call", tenant.Key(tid, "")), local)
 	for _, id := range callIDs {
@@ -459,7 +500,9 @@ func (b *Broker) Subscribe(ctx context.Context, user string) error {
 		// UNSUBSCRIBE on the wire is the order of these calls. go-redis
 		// remembers the channel even if the write fails, and subscribes
 		// again on reconnect.
-		if err := b.ps.Subscribe(ctx, ch); err != nil {
+		if b.shards != nil {
+			b.shards.subscribe(ctx, ch)
+		} else if err := b.ps.Subscribe(ctx, ch); err != nil {
 			b.log.Debug("subscribe deferred to reconnect", zap.Error(err))
 		}
 	}
@@ -488,7 +531,9 @@ func (b *Broker) Unsubscribe(ctx context.Context, user string) error {
 		return nil
 	}
 	delete(b.subs, ch)
-	if err := b.ps.Unsubscribe(ctx, ch); err != nil {
+	if b.shards != nil {
+		b.shards.unsubscribe(ctx, ch)
+	} else if err := b.ps.Unsubscribe(ctx, ch); err != nil {
 		b.log.Debug("unsubscribe failed; the connection is gone anyway", zap.Error(err))
 	}
 	return nil
@@ -565,16 +610,25 @@ func (b *Broker) confirmed(ch string) {
 }
 
 func (b *Broker) deliver(m *goredis.Message) {
-	user, ok := strings.CutPrefix(m.Channel, b.cfg.Prefix+"u:")
+	b.mu.Lock()
+	h, s := b.handler, b.subs[m.Channel]
+	b.mu.Unlock()
+	var user string
+	var ok bool
+	if b.cluster {
+		if s == nil {
+			return // unsubscribed while this was on its way
+		}
+		user, ok = s.user, true // the channel's name may hold a digest of it
+	} else {
+		user, ok = strings.CutPrefix(m.Channel, b.cfg.Prefix+"u:")
+	}
 	idStr, data, ok2 := bytes.Cut([]byte(m.Payload), []byte{'\n'})
 	id, ok3 := event.ParseID(string(idStr))
 	if !ok || !ok2 || !ok3 {
 		b.log.Warn("unreadable message", zap.String("channel", m.Channel))
 		return
 	}
-	b.mu.Lock()
-	h := b.handler
-	b.mu.Unlock()
 	if h != nil {
 		h(event.Message{UserKey: user, ID: id, Data: data})
 	}

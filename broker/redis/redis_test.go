@@ -27,8 +27,45 @@ func TestBrokerSuite(t *testing.T) {
 	})
 }
 
-// TestMain fails the package when any test leaves a goroutine behind.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestBrokerSuiteOnSentinel: the suite through go-redis's failover client.
+func TestBrokerSuiteOnSentinel(t *testing.T) {
+	t.Parallel()
+	set := redistest.StartSentinel(t)
+	runSuiteOn(t, set.URL())
+}
+
+// TestBrokerSuiteOnCluster: the suite on a three-master Redis Cluster, where
+// commits take two steps and frames travel on sharded channels.
+func TestBrokerSuiteOnCluster(t *testing.T) {
+	t.Parallel()
+	c := redistest.StartCluster(t)
+	runSuiteOn(t, c.URL())
+}
+
+// runSuiteOn runs brokertest with two nodes, each with its own client built
+// from url as cmd/callpop builds it.
+func runSuiteOn(t *testing.T, url string) {
+	brokertest.Run(t, func(t *testing.T, o brokertest.Options) (event.Broker, event.Broker) {
+		cfg := redis.Config{LogSize: o.LogSize, Now: o.Now}
+		var nodes [2]*redis.Broker
+		for i := range nodes {
+			rdb, err := redis.NewClient(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			nodes[i] = redis.New(rdb, cfg, zaptest.NewLogger(t))
+			t.Cleanup(func() { nodes[i].Close(); rdb.Close() })
+		}
+		return nodes[0], nodes[1]
+	})
+}
+
+// TestMain fails the package when any test leaves a goroutine behind. The
+// exception is go-redis's redial of a node a failover test killed: it
+// retries once a second and ends at its next attempt after the client closed.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).tryDial"))
+}
 
 // TestMarkSeenOutlivesTheCallState: recent calls are kept for a month, a
 // call's record for a day. A missed call whose record expired is still

@@ -1,6 +1,10 @@
 package redis
 
-import goredis "github.com/redis/go-redis/v9"
+import (
+	"strings"
+
+	goredis "github.com/redis/go-redis/v9"
+)
 
 // luaSend defines send(logKey, frame, channel, maxlen, ttl), shared by the
 // scripts that deliver frames: append the frame to the user's log, taking
@@ -17,6 +21,11 @@ local function send(log, p, channel, maxlen, ttl)
 end
 `
 
+// shardedSend is luaSend on a cluster: SPUBLISH to the user's sharded
+// channel, which lives on the user's slot (Redis 7), so a frame reaches
+// only the shard that holds the user rather than every node of the cluster.
+var shardedSend = strings.Replace(luaSend, "'PUBLISH'", "'SPUBLISH'", 1)
+
 // commitScript stores a call's new record and all its consequences in one
 // atomic step, but only if the record is still the one the update was
 // computed from (compare-and-set). The node computes from the record it last
@@ -25,8 +34,9 @@ end
 //
 // KEYS[1] the call record. ARGV[1] the record as read ("" when there was
 // none), ARGV[2] the new record, ARGV[3] its TTL in seconds. Then a list of
-// operations, each a letter and its arguments (keys travel in ARGV: callpop
-// runs on one Redis, not Redis Cluster):
+// operations, each a letter and its arguments (keys travel in ARGV: this
+// script serves one Redis or Sentinel; a cluster commits in two steps, see
+// clusterCASScript):
 //
 //	a activeKey callid frameJSON ttl              the user's active call
 //	d activeKey callid                            no longer active
@@ -138,4 +148,141 @@ while i + 1 <= #ARGV do
   end
 end
 return marked
+`)
+
+// On Redis Cluster the keys a script touches must share one hash slot, and a
+// call's record and its users' keys do not (see clusterKey). A commit is
+// then two steps: clusterCASScript swaps the record, on the call's slot,
+// together with an outbox of what the users' keys must receive and a
+// version; then userOpsScript applies each user's part on that user's slot,
+// publishing on the user's sharded channel. The version orders the second
+// steps of two nodes' commits of one call: a user's keys take a call's ops
+// only if their version is newer than the last they took for that call. The
+// node whose commit follows another's applies the earlier outbox first (its
+// CAS returns it), so a node that stalls between its two steps neither loses
+// the earlier update's frames nor sends them after the later ones.
+
+// clusterCASScript: KEYS[1] the call record, KEYS[2] its outbox (a hash: v,
+// ops). ARGV[1] the record as read ("" for none), ARGV[2] the new record,
+// ARGV[3] TTL in seconds, ARGV[4] the users' ops (JSON, "" for none).
+// Returns the current record when it is not ARGV[1], else {1, version,
+// previous version, previous ops}. The version is the server's clock in
+// microseconds, or one more than the last, so it keeps growing after the
+// outbox expired; doubles hold it exactly.
+var clusterCASScript = goredis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur == false then cur = '' end
+if cur ~= ARGV[1] then return cur end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+local prev = redis.call('HMGET', KEYS[2], 'v', 'ops')
+local t = redis.call('TIME')
+local v = math.max((tonumber(prev[1]) or 0) + 1, tonumber(t[1]) * 1000000 + tonumber(t[2]))
+local vs = string.format('%.0f', v)
+redis.call('HSET', KEYS[2], 'v', vs, 'ops', ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return {1, vs, prev[1] or '', prev[2] or ''}
+`)
+
+// clusterOutboxScript reads a call's outbox: {version, ops}.
+var clusterOutboxScript = goredis.NewScript(`
+local o = redis.call('HMGET', KEYS[1], 'v', 'ops')
+return {o[1] or '', o[2] or ''}
+`)
+
+// userOpsScript applies one commit's ops to one user's keys, once and in
+// version order.
+//
+// KEYS[1] active hash, KEYS[2] recent hash, KEYS[3] recent zset, KEYS[4]
+// log stream, KEYS[5] versions hash (callid → last version applied).
+// ARGV[1] callid, ARGV[2] version, ARGV[3] channel, ARGV[4] versions TTL,
+// then operations as in commitScript without their keys:
+//
+//	a frameJSON ttl
+//	d
+//	k callid recordJSON score max ttl
+//	e frame maxlen ttl
+//
+// Returns 1, or 0 when this or a later version was applied already.
+var userOpsScript = goredis.NewScript(shardedSend + `
+local seen = tonumber(redis.call('HGET', KEYS[5], ARGV[1]) or '0')
+if tonumber(ARGV[2]) <= seen then return 0 end
+redis.call('HSET', KEYS[5], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[5], ARGV[4])
+local i = 5
+while i <= #ARGV do
+  local op = ARGV[i]
+  if op == 'a' then
+    redis.call('HSET', KEYS[1], ARGV[1], ARGV[i+1])
+    redis.call('EXPIRE', KEYS[1], ARGV[i+2])
+    i = i + 3
+  elseif op == 'd' then
+    redis.call('HDEL', KEYS[1], ARGV[1])
+    i = i + 1
+  elseif op == 'k' then
+    local h, z = KEYS[2], KEYS[3]
+    redis.call('HSET', h, ARGV[i+1], ARGV[i+2])
+    redis.call('ZADD', z, ARGV[i+3], ARGV[i+1])
+    local n = redis.call('ZCARD', z) - tonumber(ARGV[i+4])
+    if n > 0 then
+      local old = redis.call('ZRANGE', z, 0, n - 1)
+      redis.call('ZREMRANGEBYRANK', z, 0, n - 1)
+      redis.call('HDEL', h, unpack(old))
+    end
+    redis.call('EXPIRE', h, ARGV[i+5])
+    redis.call('EXPIRE', z, ARGV[i+5])
+    i = i + 6
+  elseif op == 'e' then
+    send(KEYS[4], ARGV[i+1], ARGV[3], ARGV[i+2], ARGV[i+3])
+    i = i + 4
+  else
+    return redis.error_reply('callpop: unknown user op ' .. tostring(op))
+  end
+end
+return 1
+`)
+
+// clusterMarkSeenScript is markSeenScript's first half on a cluster: the
+// user's keys only. It returns the ids it marked; seenByScript then notes
+// the user in each call's record, on the call's slot. Between the two a
+// commit of the call may rewrite the recent entry without the mark (its
+// record did not have seen_by yet): the call then shows unseen again until
+// marked again, which is all a cluster gives up here.
+//
+// KEYS as markSeenScript; ARGV[1] channel, ARGV[2] log maxlen, ARGV[3] log
+// TTL, then pairs of callid and its seen frame.
+var clusterMarkSeenScript = goredis.NewScript(shardedSend + `
+local marked = {}
+local i = 4
+while i + 1 <= #ARGV do
+  local id, frame = ARGV[i], ARGV[i+1]
+  i = i + 2
+  local raw = false
+  if redis.call('ZSCORE', KEYS[2], id) then raw = redis.call('HGET', KEYS[1], id) end
+  local ok, r = false, nil
+  if raw then ok, r = pcall(cjson.decode, raw) end
+  if ok and type(r) == 'table' and r.direction == 'in' and r.status ~= 'Success' and r.seen ~= true then
+    r.seen = true
+    redis.call('HSET', KEYS[1], id, cjson.encode(r))
+    send(KEYS[3], frame, ARGV[1], ARGV[2], ARGV[3])
+    table.insert(marked, id)
+  end
+end
+return marked
+`)
+
+// seenByScript: KEYS[1] a call record; ARGV[1] a user key. Adds the user to
+// the record's seen_by while Redis still keeps it (markSeenScript's second
+// half, for a cluster).
+var seenByScript = goredis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 0 end
+local ok, c = pcall(cjson.decode, cur)
+if not ok or type(c) ~= 'table' then return 0 end
+if type(c.seen_by) ~= 'table' then c.seen_by = {} end
+for _, u in ipairs(c.seen_by) do
+  if u == ARGV[1] then return 0 end
+end
+table.insert(c.seen_by, ARGV[1])
+redis.call('SET', KEYS[1], cjson.encode(c), 'KEEPTTL')
+return 1
 `)

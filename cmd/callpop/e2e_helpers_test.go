@@ -92,12 +92,22 @@ func cluster(t *testing.T, kind string) (a, b *node) {
 		rs := redistest.Start(t)
 		return startNode(t, testConfig(t, "--redis-url", rs.URL()), nil),
 			startNode(t, testConfig(t, "--redis-url", rs.URL()), nil)
+	case "redis-sentinel":
+		u := redistest.StartSentinel(t).URL()
+		return startNode(t, testConfig(t, "--redis-url", u), nil), startNode(t, testConfig(t, "--redis-url", u), nil)
+	case "redis-cluster":
+		u := redistest.StartCluster(t).URL()
+		return startNode(t, testConfig(t, "--redis-url", u), nil), startNode(t, testConfig(t, "--redis-url", u), nil)
 	}
 	t.Fatalf("unknown broker %q", kind)
 	return nil, nil
 }
 
 var brokers = []string{"memory", "redis"}
+
+// withHA adds Sentinel and Redis Cluster to brokers, for the scenarios that
+// prove a cluster of nodes works on them (each starts five or six servers).
+var withHA = append(brokers[:len(brokers):len(brokers)], "redis-sentinel", "redis-cluster")
 
 // post sends a webhook form and returns the status and decoded JSON answer.
 func (n *node) post(fields ...string) (int, map[string]any) {

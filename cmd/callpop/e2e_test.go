@@ -14,7 +14,7 @@ import (
 
 func TestIncomingReachesEverySessionOfItsUserAndNoOneElse(t *testing.T) {
 	t.Parallel()
-	for _, kind := range brokers {
+	for _, kind := range withHA {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
 			a, b := cluster(t, kind)
@@ -39,7 +39,7 @@ func TestIncomingReachesEverySessionOfItsUserAndNoOneElse(t *testing.T) {
 
 func TestGroupCallAnsweredByOneClosesTheOthers(t *testing.T) {
 	t.Parallel()
-	for _, kind := range brokers {
+	for _, kind := range withHA {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
 			a, b := cluster(t, kind)
@@ -75,7 +75,7 @@ func TestGroupCallAnsweredByOneClosesTheOthers(t *testing.T) {
 
 func TestHelloListsActiveCallsAndResumeDeliversWhatWasMissed(t *testing.T) {
 	t.Parallel()
-	for _, kind := range brokers {
+	for _, kind := range withHA {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
 			a, b := cluster(t, kind)

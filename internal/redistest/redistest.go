@@ -15,10 +15,11 @@ import (
 
 // Server is a redis-server process owned by one test.
 type Server struct {
-	tb   testing.TB
-	port int
-	dir  string
-	cmd  *exec.Cmd
+	tb    testing.TB
+	port  int
+	dir   string
+	extra []string // more redis-server arguments (replication, cluster mode)
+	cmd   *exec.Cmd
 }
 
 // Start runs redis-server on a free loopback port and stops it when the test
@@ -29,7 +30,12 @@ func Start(tb testing.TB) *Server {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		tb.Fatalf("redis-server not found (run scripts/test.sh, which installs it): %v", err)
 	}
-	s := &Server{tb: tb, port: freePort(tb), dir: tb.TempDir()}
+	return startServer(tb)
+}
+
+func startServer(tb testing.TB, extra ...string) *Server {
+	tb.Helper()
+	s := &Server{tb: tb, port: freePort(tb), dir: tb.TempDir(), extra: extra}
 	s.Restart()
 	tb.Cleanup(s.Kill)
 	return s
@@ -64,14 +70,25 @@ func (s *Server) Kill() {
 func (s *Server) Restart() {
 	s.tb.Helper()
 	s.Kill()
-	cmd := exec.Command("redis-server",
-		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir, "--loglevel", "warning")
+	args := append([]string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.dir, "--loglevel", "warning",
+		// A replica's first sync starts at once, not after the default 5 s.
+		"--repl-diskless-sync-delay", "0"}, s.extra...)
+	cmd := exec.Command("redis-server", args...)
 	if err := cmd.Start(); err != nil {
 		s.tb.Fatalf("redistest: start redis-server: %v", err)
 	}
 	s.cmd = cmd
-	c := goredis.NewClient(&goredis.Options{Addr: s.Addr(), MaxRetries: -1})
+	waitPing(s.tb, s.Addr())
+}
+
+// Alive reports whether the process runs (it was not killed).
+func (s *Server) Alive() bool { return s.cmd != nil }
+
+// waitPing waits until the server on addr answers PING.
+func waitPing(tb testing.TB, addr string) {
+	tb.Helper()
+	c := goredis.NewClient(&goredis.Options{Addr: addr, MaxRetries: -1})
 	defer c.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -82,7 +99,20 @@ func (s *Server) Restart() {
 			return
 		}
 		if time.Now().After(deadline) {
-			s.tb.Fatalf("redistest: redis-server on %s did not answer: %v", s.Addr(), err)
+			tb.Fatalf("redistest: redis on %s did not answer: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// eventually polls cond every 20 ms until it holds or timeout passes, and
+// fails the test with what then.
+func eventually(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("redistest: %s not within %v", what, timeout)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
