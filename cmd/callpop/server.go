@@ -30,6 +30,7 @@ import (
 	"github.com/callpop/callpop/internal/jsonhttp"
 	"github.com/callpop/callpop/pbx"
 	"github.com/callpop/callpop/pbx/names"
+	"github.com/callpop/callpop/tenant"
 	"github.com/callpop/callpop/webhook"
 	"github.com/callpop/callpop/widget"
 )
@@ -64,6 +65,8 @@ type server struct {
 
 	// loginFailures is the webhook's failed-login budget per source address.
 	loginFailures *guard.Failures
+	// tenants is the tenant registry (tenants.go); nil for a single tenant.
+	tenants *tenants
 }
 
 // serverOptions are what a mode or a test adds to what cfg says.
@@ -75,6 +78,9 @@ type serverOptions struct {
 	directory event.Directory
 	// routes adds a mode's own routes (demo).
 	routes func(s *server, r *httprouter.Router)
+	// tenants, when set, is the tenant registry instead of one built from
+	// cfg (tests share one store between nodes).
+	tenants tenant.Manager
 }
 
 // newServer builds a node from cfg and opt.
@@ -100,6 +106,10 @@ func newServer(cfg *config, log *zap.Logger, opt serverOptions) (*server, error)
 		s.broker = redis.New(s.rdb, redis.Config{Registerer: s.registry}, log)
 	default:
 		s.broker = memory.New(memory.Config{})
+	}
+	if err := s.openTenants(cfg, opt.tenants); err != nil {
+		s.close()
+		return nil, err
 	}
 	dir, err := s.directory(cfg, opt.directory)
 	if err != nil {
@@ -400,6 +410,7 @@ func (s *server) forwarder(cfg *config) error {
 // close releases the forward queue, the CRM look-up, the broker and the
 // Redis clients; the hub must be shut down first.
 func (s *server) close() {
+	s.tenants.close()
 	if s.fwdFile != nil {
 		_ = s.fwdFile.Close()
 	}

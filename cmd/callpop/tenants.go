@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/callpop/callpop/broker/redis"
+	"github.com/callpop/callpop/tenant"
+	"github.com/callpop/callpop/tenant/admin"
+	"github.com/callpop/callpop/tenant/file"
+	tredis "github.com/callpop/callpop/tenant/redis"
+)
+
+// tenantConfig is the tenant registry's part of config: where the registry
+// lives and the admin API's token. Embedded in config.
+type tenantConfig struct {
+	TenantsFile    string
+	AdminToken     string
+	AdminTokenFile string
+
+	adminToken string // from AdminToken or AdminTokenFile
+}
+
+// tenantFlags registers the registry's settings on f.
+func (c *config) tenantFlags(f *flagSet) {
+	f.String(&c.TenantsFile, "tenants-file", "CALLPOP_TENANTS_FILE", "", "JSON file of the tenant registry on the embedded broker (on Redis the registry is in Redis); empty = single tenant")
+	f.String(&c.AdminTokenFile, "admin-token-file", "CALLPOP_ADMIN_TOKEN_FILE", "", "file holding the admin API's token; with neither it nor CALLPOP_ADMIN_TOKEN the admin API is off")
+	f.String(&c.AdminToken, "admin-token", "CALLPOP_ADMIN_TOKEN", "", fmt.Sprintf("the admin API's token, ≥ %d characters: set the environment variable or the file, not the flag (shell history)", admin.MinTokenLen))
+}
+
+// validateTenants checks the registry's settings.
+func (c *config) validateTenants() error {
+	if c.TenantsFile != "" && c.RedisURL != "" {
+		return errors.New("--tenants-file (CALLPOP_TENANTS_FILE): not used with --redis-url, where the registry is in Redis; set one")
+	}
+	switch {
+	case c.AdminToken != "" && c.AdminTokenFile != "":
+		return errors.New("--admin-token and --admin-token-file (CALLPOP_ADMIN_TOKEN, CALLPOP_ADMIN_TOKEN_FILE): set one")
+	case c.AdminTokenFile != "":
+		b, err := os.ReadFile(c.AdminTokenFile)
+		if err != nil {
+			return fmt.Errorf("--admin-token-file (CALLPOP_ADMIN_TOKEN_FILE): %w", err)
+		}
+		c.adminToken = strings.TrimSpace(string(b))
+	default:
+		c.adminToken = c.AdminToken
+	}
+	if c.adminToken == "" {
+		return nil
+	}
+	if len(c.adminToken) < admin.MinTokenLen {
+		return fmt.Errorf("--admin-token (CALLPOP_ADMIN_TOKEN): at least %d characters", admin.MinTokenLen)
+	}
+	if c.AdminAddr == "" {
+		return errors.New("--admin-token (CALLPOP_ADMIN_TOKEN): the admin API is served on the admin listener; set --admin-addr (CALLPOP_ADMIN_ADDR)")
+	}
+	if c.TenantsFile == "" && c.RedisURL == "" {
+		return errors.New("--admin-token (CALLPOP_ADMIN_TOKEN): the admin API manages the tenant registry; set --tenants-file (CALLPOP_TENANTS_FILE) or --redis-url")
+	}
+	return nil
+}
+
+// tenants is a node's tenant registry: its store, kept current by a
+// goroutine until close.
+type tenants struct {
+	store tenant.Manager
+	rdb   goredis.UniversalClient // the store's own client on Redis; nil on a file
+	stop  context.CancelFunc
+	done  chan struct{}
+}
+
+// runner is a store that follows its source until ctx ends.
+type runner interface {
+	Run(ctx context.Context) error
+}
+
+// openTenants builds the registry when a tenants file or Redis is
+// configured (given wins: tests share one store between nodes), and starts
+// keeping it current. Without either, s.tenants stays nil: the node serves
+// the default tenant only.
+func (s *server) openTenants(cfg *config, given tenant.Manager) error {
+	t := &tenants{store: given, done: make(chan struct{})}
+	log := s.log
+	where := "given"
+	switch {
+	case given != nil:
+	case cfg.RedisURL != "":
+		where = "redis"
+		opt, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return err
+		}
+		opt.PoolSize = 4 // admin writes and reloads only; look-ups are in memory
+		t.rdb = goredis.NewClient(opt)
+		st := tredis.New(t.rdb, tredis.Config{}, log)
+		lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := st.Load(lctx); err != nil {
+			// Served from Redis as soon as it answers: Run keeps trying.
+			log.Warn("tenant registry not loaded yet; Redis unreachable", zap.Error(err))
+		}
+		cancel()
+		t.store = st
+	case cfg.TenantsFile != "":
+		where = "file"
+		st, err := file.Open(cfg.TenantsFile, file.Config{}, log)
+		if err != nil {
+			return fmt.Errorf("--tenants-file (CALLPOP_TENANTS_FILE): %w", err)
+		}
+		t.store = st
+	default:
+		return nil
+	}
+	t.store.Watch(logTenantChange(log.Named("tenants")))
+	ctx, cancel := context.WithCancel(context.Background())
+	t.stop = cancel
+	go func() {
+		defer close(t.done)
+		if r, ok := t.store.(runner); ok {
+			_ = r.Run(ctx)
+		}
+	}()
+	s.tenants = t
+	log.Info("tenant registry", zap.String("store", where))
+	return nil
+}
+
+// directory is what the node's routing reads: a tenant by ID, from memory.
+func (t *tenants) directory() tenant.Directory {
+	if r, ok := t.store.(interface{ Registry() *tenant.Registry }); ok {
+		return r.Registry()
+	}
+	return t.store
+}
+
+// close stops following changes and releases the store.
+func (t *tenants) close() {
+	if t == nil {
+		return
+	}
+	t.stop()
+	<-t.done
+	_ = t.store.Close()
+	if t.rdb != nil {
+		_ = t.rdb.Close()
+	}
+}
+
+// logTenantChange logs each change the node applies (IDs and the enabled
+// flag: nothing secret).
+func logTenantChange(log *zap.Logger) tenant.WatchFunc {
+	return func(old, new *tenant.Tenant) {
+		switch {
+		case old == nil:
+			log.Info("tenant added", zap.String("tenant", new.ID), zap.Bool("enabled", new.Enabled))
+		case new == nil:
+			log.Info("tenant removed", zap.String("tenant", old.ID))
+		case old.Enabled != new.Enabled:
+			log.Info("tenant enabled changed", zap.String("tenant", new.ID), zap.Bool("enabled", new.Enabled))
+		default:
+			log.Info("tenant changed", zap.String("tenant", new.ID))
+		}
+	}
+}
+
+// adminHandler is the admin API for the admin listener, nil when no admin
+// token is configured (the API is off).
+func (s *server) adminHandler() (http.Handler, error) {
+	if s.cfg.adminToken == "" || s.tenants == nil {
+		return nil, nil
+	}
+	return admin.New(admin.Config{Token: s.cfg.adminToken, Store: s.tenants.store}, s.log)
+}
