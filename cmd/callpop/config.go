@@ -99,7 +99,7 @@ func (c *config) flags(f *flagSet, cmd string) {
 	f.Float(&c.webhookRate, "webhook-rate", "CALLPOP_WEBHOOK_RATE", 10000, "webhooks per second per source address (bursts of twice that); 0 = no limit")
 	f.Float(&c.connectRate, "connect-rate", "CALLPOP_CONNECT_RATE", 200, "socket connections per second per client address (bursts of twice that); 0 = no limit")
 	f.String(&c.DataDir, "data-dir", "CALLPOP_DATA_DIR", "./callpop-data", "directory for durable local state (the history forward journal) on the embedded broker")
-	f.String(&c.AdminAddr, "admin-addr", "CALLPOP_ADMIN_ADDR", "", "listen address of the admin listener (pprof); empty = off. Keep it on loopback")
+	f.String(&c.AdminAddr, "admin-addr", "CALLPOP_ADMIN_ADDR", "", "listen address of the admin listener (pprof; the tenant admin API with --admin-token); empty = off. Keep it on loopback")
 	f.Int(&c.maxSessions, "max-sessions-per-user", "CALLPOP_MAX_SESSIONS_PER_USER", 32, "open sockets one user may hold on one node")
 	c.tenantFlags(f)
 }

@@ -101,9 +101,10 @@ func (s *server) openTenants(cfg *config, given tenant.Manager) error {
 		opt.PoolSize = 4 // admin writes and reloads only; look-ups are in memory
 		t.rdb = goredis.NewClient(opt)
 		st := tredis.New(t.rdb, tredis.Config{}, log)
-		lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		// A short wait: a node starts while Redis is down (Run loads the
+		// registry as soon as it answers).
+		lctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		if err := st.Load(lctx); err != nil {
-			// Served from Redis as soon as it answers: Run keeps trying.
 			log.Warn("tenant registry not loaded yet; Redis unreachable", zap.Error(err))
 		}
 		cancel()
@@ -132,7 +133,16 @@ func (s *server) openTenants(cfg *config, given tenant.Manager) error {
 	return nil
 }
 
-// directory is what the node's routing reads: a tenant by ID, from memory.
+// tenantDirectory is what the node's routing reads: a tenant by ID, from
+// memory; nil when the node serves the default tenant only.
+func (s *server) tenantDirectory() tenant.Directory {
+	if s.tenants == nil {
+		return nil
+	}
+	return s.tenants.directory()
+}
+
+// directory is the registry in memory (the store's Get reads it too).
 func (t *tenants) directory() tenant.Directory {
 	if r, ok := t.store.(interface{ Registry() *tenant.Registry }); ok {
 		return r.Registry()
