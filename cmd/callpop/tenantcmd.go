@@ -249,7 +249,12 @@ func (c *tenantCmd) do(ctx context.Context, sub, id string, store tenant.Manager
 // patch is the settings given as flags: only those set on the command line.
 func (c *tenantCmd) patch(getenv func(string) string) (tenant.Patch, error) {
 	var p tenant.Patch
-	var err error
+	var err error // the first, so the error stays one line
+	fail := func(e error) {
+		if err == nil {
+			err = e
+		}
+	}
 	c.fs.fs.Visit(func(f *flag.Flag) {
 		str := func(v string) *string { return &v }
 		list := func(v string) *[]string { l := strings.Split(v, ","); return &l }
@@ -258,7 +263,9 @@ func (c *tenantCmd) patch(getenv func(string) string) (tenant.Patch, error) {
 			p.PBXURL = str(c.pbxURL)
 		case "pbx-token-env":
 			tok, e := secretFrom("--pbx-token-env", c.pbxTokenEnv, false, getenv)
-			err = errors.Join(err, e)
+			if e != nil {
+				fail(e)
+			}
 			p.PBXToken = &tok
 		case "jwks-url":
 			p.JWKSURL = str(c.jwksURL)
@@ -269,7 +276,9 @@ func (c *tenantCmd) patch(getenv func(string) string) (tenant.Patch, error) {
 					continue
 				}
 				b, e := os.ReadFile(name)
-				err = errors.Join(err, e)
+				if e != nil {
+					fail(fmt.Errorf("--jwt-public-keys: %w", e))
+				}
 				keys = append(keys, string(b))
 			}
 			p.JWTPublicKeys = &keys
@@ -282,9 +291,8 @@ func (c *tenantCmd) patch(getenv func(string) string) (tenant.Patch, error) {
 		case "sessions-per-user":
 			n, e := strconv.Atoi(c.sessions)
 			if e != nil || n < 0 {
-				e = errors.New("--sessions-per-user: want a non-negative integer")
+				fail(errors.New("--sessions-per-user: want a non-negative integer"))
 			}
-			err = errors.Join(err, e)
 			p.SessionsPerUser = &n
 		case "webhook-rate":
 			p.WebhookRate = &c.rate
