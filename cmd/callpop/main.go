@@ -87,7 +87,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "healthcheck":
 		return runHealthcheck(ctx, args[1:], getenv, stdout)
 	case "tenant", "tenants":
-		return runTenant(ctx, args[1:], getenv, stdout)
+		return runTenant(ctx, args[1:], getenv, os.Stdin, stdout)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -42,9 +42,6 @@ environment variable holding one (--crm-token-env NAME), pipe it on stdin
 Run "callpop tenant <command> -h" for the command's flags.
 `
 
-// tenantStdin is where --…-stdin secrets are read.
-var tenantStdin io.Reader = os.Stdin
-
 // tenantCmd is one `callpop tenant` command's flags.
 type tenantCmd struct {
 	fs                    *flagSet
@@ -61,6 +58,7 @@ type tenantCmd struct {
 	disabled, asJSON      bool
 	secret, grace, valEnv string
 	valStdin              bool
+	stdin                 io.Reader // where --…-stdin secrets are read
 }
 
 func (c *tenantCmd) settingFlags() {
@@ -75,8 +73,9 @@ func (c *tenantCmd) settingFlags() {
 	c.fs.Float(&c.rate, "webhook-rate", "", 0, "the tenant's webhooks per second; 0 = the node's default")
 }
 
-// runTenant is `callpop tenant …`.
-func runTenant(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+// runTenant is `callpop tenant …`; secrets asked for on stdin are read
+// from stdin.
+func runTenant(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stdout, tenantUsage)
 		return errors.New("tenant: no command")
@@ -90,7 +89,7 @@ func runTenant(ctx context.Context, args []string, getenv func(string) string, s
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		id, args = args[0], args[1:]
 	}
-	c := &tenantCmd{fs: newFlagSet("tenant " + sub)}
+	c := &tenantCmd{fs: newFlagSet("tenant " + sub), stdin: stdin}
 	c.fs.String(&c.file, "tenants-file", "CALLPOP_TENANTS_FILE", "", "the registry's JSON file (without --redis-url)")
 	c.fs.String(&c.redisURL, "redis-url", "CALLPOP_REDIS_URL", "", "redis://… : the registry in Redis")
 	needID := true
@@ -154,10 +153,10 @@ func (c *tenantCmd) do(ctx context.Context, sub, id string, store tenant.Manager
 	case "add":
 		spec := tenant.Spec{ID: id}
 		var err error
-		if spec.CRMToken, err = secretFrom("--crm-token-env", c.crmTokenEnv, c.crmTokenStdin, getenv); err != nil {
+		if spec.CRMToken, err = c.secretFrom("--crm-token-env", c.crmTokenEnv, c.crmTokenStdin, getenv); err != nil {
 			return err
 		}
-		if spec.JWTSecret, err = secretFrom("--jwt-secret-env", c.jwtEnv, false, getenv); err != nil {
+		if spec.JWTSecret, err = c.secretFrom("--jwt-secret-env", c.jwtEnv, false, getenv); err != nil {
 			return err
 		}
 		if spec.Patch, err = c.patch(getenv); err != nil {
@@ -215,7 +214,7 @@ func (c *tenantCmd) do(ctx context.Context, sub, id string, store tenant.Manager
 		if err != nil {
 			return errors.New("--grace: want a duration like 24h or 0s")
 		}
-		value, err := secretFrom("--value-env", c.valEnv, c.valStdin, getenv)
+		value, err := c.secretFrom("--value-env", c.valEnv, c.valStdin, getenv)
 		if err != nil {
 			return err
 		}
@@ -262,7 +261,7 @@ func (c *tenantCmd) patch(getenv func(string) string) (tenant.Patch, error) {
 		case "pbx-url":
 			p.PBXURL = str(c.pbxURL)
 		case "pbx-token-env":
-			tok, e := secretFrom("--pbx-token-env", c.pbxTokenEnv, false, getenv)
+			tok, e := c.secretFrom("--pbx-token-env", c.pbxTokenEnv, false, getenv)
 			if e != nil {
 				fail(e)
 			}
@@ -303,7 +302,7 @@ func (c *tenantCmd) patch(getenv func(string) string) (tenant.Patch, error) {
 
 // secretFrom reads a secret from the environment variable named by
 // envName, or from stdin's first line; "" when neither is asked for.
-func secretFrom(flagName, envName string, fromStdin bool, getenv func(string) string) (string, error) {
+func (c *tenantCmd) secretFrom(flagName, envName string, fromStdin bool, getenv func(string) string) (string, error) {
 	switch {
 	case envName != "" && fromStdin:
 		return "", fmt.Errorf("%s and stdin: give the secret one way", flagName)
@@ -314,7 +313,7 @@ func secretFrom(flagName, envName string, fromStdin bool, getenv func(string) st
 		}
 		return v, nil
 	case fromStdin:
-		line, err := bufio.NewReader(io.LimitReader(tenantStdin, 4096)).ReadString('\n')
+		line, err := bufio.NewReader(io.LimitReader(c.stdin, 4096)).ReadString('\n')
 		line = strings.TrimRight(line, "\r\n")
 		if line == "" {
 			return "", fmt.Errorf("stdin: no secret on the first line (%v)", err)

@@ -132,6 +132,20 @@ func TestTenantCLIOnAFile(t *testing.T) {
 		t.Error("rotate-token --secret jwt_secret --grace 0s kept the old secret")
 	}
 
+	// A value on stdin, as `pass show acme | callpop tenant rotate-token … --value-stdin` gives it.
+	const piped = "piped-crm-token-0123456789"
+	var stdout bytes.Buffer
+	if err := runTenant(context.Background(), []string{"rotate-token", "acme.megapbx.ru", "--value-stdin", "--grace", "0s"},
+		envOf(env), strings.NewReader(piped+"\n"), &stdout); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stdout.String(), piped) || strings.Contains(stdout.String(), "generated") {
+		t.Errorf("rotate-token --value-stdin prints the value or calls it generated:\n%s", stdout.String())
+	}
+	if tn := stored(); !tn.CRMTokenOK(piped, time.Now()) || tn.CRMTokenOK(next, time.Now()) {
+		t.Error("the value from stdin is not the only crm_token after --grace 0s")
+	}
+
 	mustCLI(t, env, "delete", "other.megapbx.ru")
 	if _, err := tenantCLI(t, env, "show", "other.megapbx.ru"); !errors.Is(err, tenant.ErrNotFound) {
 		t.Errorf("show after delete: %v", err)
