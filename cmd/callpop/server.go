@@ -65,8 +65,8 @@ type server struct {
 
 	// loginFailures is the webhook's failed-login budget per source address.
 	loginFailures *guard.Failures
-	// tenants is the tenant registry (tenants.go); nil for a single tenant.
-	tenants *tenants
+	// tenantReg is the tenant registry (tenantreg.go); nil for a single tenant.
+	tenantReg *tenantRegistry
 }
 
 // serverOptions are what a mode or a test adds to what cfg says.
@@ -78,9 +78,9 @@ type serverOptions struct {
 	directory event.Directory
 	// routes adds a mode's own routes (demo).
 	routes func(s *server, r *httprouter.Router)
-	// tenants, when set, is the tenant registry instead of one built from
+	// registry, when set, is the tenant registry instead of one built from
 	// cfg (tests share one store between nodes).
-	tenants tenant.Manager
+	registry tenant.Manager
 }
 
 // newServer builds a node from cfg and opt.
@@ -107,7 +107,7 @@ func newServer(cfg *config, log *zap.Logger, opt serverOptions) (*server, error)
 	default:
 		s.broker = memory.New(memory.Config{})
 	}
-	if err := s.openTenants(cfg, opt.tenants); err != nil {
+	if err := s.openTenantRegistry(cfg, opt.registry); err != nil {
 		s.close()
 		return nil, err
 	}
@@ -410,7 +410,7 @@ func (s *server) forwarder(cfg *config) error {
 // close releases the forward queue, the CRM look-up, the broker and the
 // Redis clients; the hub must be shut down first.
 func (s *server) close() {
-	s.tenants.close()
+	s.tenantReg.close()
 	if s.fwdFile != nil {
 		_ = s.fwdFile.Close()
 	}

@@ -68,9 +68,9 @@ func (c *config) validateTenants() error {
 	return nil
 }
 
-// tenants is a node's tenant registry: its store, kept current by a
+// tenantRegistry is a node's tenant registry: its store, kept current by a
 // goroutine until close.
-type tenants struct {
+type tenantRegistry struct {
 	store tenant.Manager
 	rdb   goredis.UniversalClient // the store's own client on Redis; nil on a file
 	stop  context.CancelFunc
@@ -82,12 +82,12 @@ type runner interface {
 	Run(ctx context.Context) error
 }
 
-// openTenants builds the registry when a tenants file or Redis is
+// openTenantRegistry builds the registry when a tenants file or Redis is
 // configured (given wins: tests share one store between nodes), and starts
-// keeping it current. Without either, s.tenants stays nil: the node serves
+// keeping it current. Without either, s.tenantReg stays nil: the node serves
 // the default tenant only.
-func (s *server) openTenants(cfg *config, given tenant.Manager) error {
-	t := &tenants{store: given, done: make(chan struct{})}
+func (s *server) openTenantRegistry(cfg *config, given tenant.Manager) error {
+	t := &tenantRegistry{store: given, done: make(chan struct{})}
 	log := s.log
 	where := "given"
 	switch {
@@ -128,7 +128,7 @@ func (s *server) openTenants(cfg *config, given tenant.Manager) error {
 			_ = r.Run(ctx)
 		}
 	}()
-	s.tenants = t
+	s.tenantReg = t
 	log.Info("tenant registry", zap.String("store", where))
 	return nil
 }
@@ -136,14 +136,14 @@ func (s *server) openTenants(cfg *config, given tenant.Manager) error {
 // tenantDirectory is what the node's routing reads: a tenant by ID, from
 // memory; nil when the node serves the default tenant only.
 func (s *server) tenantDirectory() tenant.Directory {
-	if s.tenants == nil {
+	if s.tenantReg == nil {
 		return nil
 	}
-	return s.tenants.directory()
+	return s.tenantReg.directory()
 }
 
 // directory is the registry in memory (the store's Get reads it too).
-func (t *tenants) directory() tenant.Directory {
+func (t *tenantRegistry) directory() tenant.Directory {
 	if r, ok := t.store.(interface{ Registry() *tenant.Registry }); ok {
 		return r.Registry()
 	}
@@ -151,7 +151,7 @@ func (t *tenants) directory() tenant.Directory {
 }
 
 // close stops following changes and releases the store.
-func (t *tenants) close() {
+func (t *tenantRegistry) close() {
 	if t == nil {
 		return
 	}
@@ -183,8 +183,8 @@ func logTenantChange(log *zap.Logger) tenant.WatchFunc {
 // adminHandler is the admin API for the admin listener, nil when no admin
 // token is configured (the API is off).
 func (s *server) adminHandler() (http.Handler, error) {
-	if s.cfg.adminToken == "" || s.tenants == nil {
+	if s.cfg.adminToken == "" || s.tenantReg == nil {
 		return nil, nil
 	}
-	return admin.New(admin.Config{Token: s.cfg.adminToken, Store: s.tenants.store}, s.log)
+	return admin.New(admin.Config{Token: s.cfg.adminToken, Store: s.tenantReg.store}, s.log)
 }
