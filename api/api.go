@@ -69,6 +69,16 @@ type Config struct {
 	PBXTimeout     time.Duration
 	// Tickets issues socket tickets at POST /api/ws-ticket; nil serves none.
 	Tickets Tickets
+	// PBXFor, when set, is the PBX of a tenant's users (auth.Identity.Tenant
+	// not ""): never the default tenant's. A tenant without a PBX gets an
+	// unconfigured one (503).
+	PBXFor func(tenant string) PBX
+	// AllowTenantOrigin, when set, also admits a page at origin for a
+	// tenant's request (its own allowed origins). Which tenant is known only
+	// once the token is verified: a preflight from an origin AllowOrigin
+	// does not know is answered, and the request itself is refused 403
+	// after the token is checked, before anything is done.
+	AllowTenantOrigin func(tenant, origin string) bool
 	// TicketRate and TicketBurst limit each user's tickets, apart from Rate.
 	TicketRate  rate.Limit
 	TicketBurst int
@@ -150,7 +160,7 @@ func (a *API) Routes(requireUser func(http.Handler) http.Handler) []Route {
 	var order []string
 	for _, e := range a.endpoints() {
 		limited := a.limited(e.limit, e.handle)
-		routes = append(routes, Route{e.method, e.path, a.cors(requireUser(limited))})
+		routes = append(routes, Route{e.method, e.path, a.cors(requireUser(a.tenantOrigin(limited)))})
 		if paths[e.path] == nil {
 			order = append(order, e.path)
 		}
@@ -173,8 +183,13 @@ func (a *API) cors(next http.Handler) http.Handler {
 		if origin := r.Header.Get("Origin"); origin != "" && !auth.SameOrigin(r, a.cfg.TrustedProxies) {
 			w.Header().Add("Vary", "Origin")
 			if a.cfg.AllowOrigin == nil || !a.cfg.AllowOrigin(origin) {
-				jsonhttp.Fail(w, jsonhttp.ErrForbidden)
-				return
+				if a.cfg.AllowTenantOrigin == nil {
+					jsonhttp.Fail(w, jsonhttp.ErrForbidden)
+					return
+				}
+				// Perhaps a tenant's origin: tenantOrigin decides once the
+				// token names the tenant.
+				r = r.WithContext(context.WithValue(r.Context(), pendingOrigin{}, origin))
 			}
 			w.Header().Set("Access-Control-Allow-Origin", origin)
 			if r.Method == http.MethodOptions {
@@ -182,6 +197,23 @@ func (a *API) cors(next http.Handler) http.Handler {
 				w.Header().Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
 				w.Header().Set("Access-Control-Max-Age", "600")
 				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type pendingOrigin struct{}
+
+// tenantOrigin refuses, with 403, a request whose origin cors left to the
+// token's tenant when that tenant does not allow it.
+func (a *API) tenantOrigin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if origin, ok := r.Context().Value(pendingOrigin{}).(string); ok {
+			if id := identity(r); id.Tenant == "" || !a.cfg.AllowTenantOrigin(id.Tenant, origin) {
+				w.Header().Del("Access-Control-Allow-Origin")
+				jsonhttp.Fail(w, jsonhttp.ErrForbidden)
 				return
 			}
 		}
@@ -206,6 +238,14 @@ func decode(r *http.Request, v any) error {
 	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
 	dec.DisallowUnknownFields()
 	return dec.Decode(v)
+}
+
+// pbxOf is the PBX of the request's tenant.
+func (a *API) pbxOf(r *http.Request) PBX {
+	if id := identity(r); id.Tenant != "" && a.cfg.PBXFor != nil {
+		return a.cfg.PBXFor(id.Tenant)
+	}
+	return a.pbx
 }
 
 func identity(r *http.Request) auth.Identity {
@@ -233,7 +273,7 @@ func (a *API) call(w http.ResponseWriter, r *http.Request) {
 	id := identity(r)
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.PBXTimeout)
 	defer cancel()
-	callID, err := a.pbx.MakeCall(ctx, id.User, dial)
+	callID, err := a.pbxOf(r).MakeCall(ctx, id.User, dial)
 	if err != nil {
 		a.pbxError(w, "makeCall", err)
 		return
@@ -255,7 +295,7 @@ type dndState struct {
 func (a *API) getDND(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.PBXTimeout)
 	defer cancel()
-	on, err := a.pbx.GetDND(ctx, identity(r).User)
+	on, err := a.pbxOf(r).GetDND(ctx, identity(r).User)
 	if err != nil {
 		a.pbxError(w, "get_dnd", err)
 		return
@@ -271,7 +311,7 @@ func (a *API) setDND(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.PBXTimeout)
 	defer cancel()
-	if err := a.pbx.SetDND(ctx, identity(r).User, *req.State); err != nil {
+	if err := a.pbxOf(r).SetDND(ctx, identity(r).User, *req.State); err != nil {
 		a.pbxError(w, "set_dnd", err)
 		return
 	}
@@ -289,14 +329,14 @@ func (a *API) groups(w http.ResponseWriter, r *http.Request) {
 	user := identity(r).User
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.PBXTimeout)
 	defer cancel()
-	gs, err := a.pbx.Groups(ctx, user)
+	gs, err := a.pbxOf(r).Groups(ctx, user)
 	if err != nil {
 		a.pbxError(w, "groups", err)
 		return
 	}
 	out := make([]groupState, 0, len(gs))
 	for _, g := range gs {
-		st, err := a.pbx.SubscriptionStatus(ctx, user, g.ID)
+		st, err := a.pbxOf(r).SubscriptionStatus(ctx, user, g.ID)
 		if err != nil {
 			a.pbxError(w, "subscriptionStatus", err)
 			return
@@ -318,7 +358,7 @@ func (a *API) setGroup(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.PBXTimeout)
 	defer cancel()
 	// Always with group_id: reception is switched for this department only.
-	if err := a.pbx.SubscribeOnCalls(ctx, identity(r).User, groupID, req.Status == "on"); err != nil {
+	if err := a.pbxOf(r).SubscribeOnCalls(ctx, identity(r).User, groupID, req.Status == "on"); err != nil {
 		a.pbxError(w, "subscribeOnCalls", err)
 		return
 	}

@@ -15,8 +15,15 @@ import (
 // Identity is a verified widget session's user.
 type Identity struct {
 	User    string    // the token's sub, as the CRM minted it
-	Key     string    // routing key: event.UserKey(User)
+	Key     string    // routing key: tenant.Key(Tenant, event.UserKey(User))
+	Tenant  string    // the token's tid; "" the default tenant
 	Expires time.Time // the token's exp
+}
+
+// Verifier checks a widget session token: JWT for one secret, Tenants for
+// many tenants.
+type Verifier interface {
+	Verify(token string) (Identity, error)
 }
 
 type ctxKey struct{}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -53,6 +54,9 @@ func (j *JWT) Mint(user string, ttl time.Duration) (string, error) {
 	if event.UserKey(user) == "" {
 		return "", fmt.Errorf("auth: empty user")
 	}
+	if strings.Contains(event.UserKey(user), "/") {
+		return "", fmt.Errorf("auth: a user holding / cannot have a token")
+	}
 	now := j.now()
 	claims := jwt.RegisteredClaims{
 		Subject:   user,
@@ -75,11 +79,25 @@ func (j *JWT) Verify(token string) (Identity, error) {
 	if !j.now().Before(claims.ExpiresAt.Time) {
 		return Identity{}, fmt.Errorf("%w: %w", ErrBadToken, jwt.ErrTokenExpired)
 	}
-	key := event.UserKey(claims.Subject)
-	if key == "" {
-		return Identity{}, fmt.Errorf("%w: no sub", ErrBadToken)
+	key, err := subjectKey(claims.Subject)
+	if err != nil {
+		return Identity{}, err
 	}
 	return Identity{User: claims.Subject, Key: key, Expires: claims.ExpiresAt.Time}, nil
+}
+
+// subjectKey is the user key of a token's sub. A sub whose key holds "/"
+// is refused: "/" separates a tenant's scope from a key (tenant.Key), so it
+// could name another tenant's user.
+func subjectKey(sub string) (string, error) {
+	key := event.UserKey(sub)
+	switch {
+	case key == "":
+		return "", fmt.Errorf("%w: no sub", ErrBadToken)
+	case strings.Contains(key, "/"):
+		return "", fmt.Errorf("%w: sub holds /", ErrBadToken)
+	}
+	return key, nil
 }
 
 // RequireUser lets a request through only with a valid token in the
@@ -91,9 +109,14 @@ func (j *JWT) RequireUser(next http.Handler) http.Handler { return j.RequireUser
 // RequireUserOr is RequireUser that tells refused, when not nil, of every
 // request it refuses.
 func (j *JWT) RequireUserOr(refused func(r *http.Request, reason string)) func(http.Handler) http.Handler {
+	return RequireUser(j, refused)
+}
+
+// RequireUser is JWT.RequireUserOr for any Verifier.
+func RequireUser(v Verifier, refused func(r *http.Request, reason string)) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			id, err := j.Verify(BearerToken(r))
+			id, err := v.Verify(BearerToken(r))
 			if err != nil {
 				if refused != nil {
 					refused(r, "token")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/callpop/callpop/event"
 	"github.com/callpop/callpop/internal/jsonhttp"
+	"github.com/callpop/callpop/tenant"
 )
 
 // DefaultTicketTTL is how long a socket ticket may wait to be redeemed: the
@@ -48,6 +49,7 @@ func (t *Tickets) TTL() time.Duration { return t.ttl }
 
 type ticketValue struct {
 	User    string `json:"u"`
+	Tenant  string `json:"t,omitempty"`
 	Expires int64  `json:"e"` // the token's exp, unix milliseconds: the socket ends then
 }
 
@@ -59,7 +61,7 @@ func (t *Tickets) Issue(ctx context.Context, id Identity) (string, error) {
 		return "", fmt.Errorf("auth: ticket: %w", err)
 	}
 	ticket := base64.RawURLEncoding.EncodeToString(raw[:])
-	v, err := json.Marshal(ticketValue{User: id.User, Expires: id.Expires.UnixMilli()})
+	v, err := json.Marshal(ticketValue{User: id.User, Tenant: id.Tenant, Expires: id.Expires.UnixMilli()})
 	if err != nil {
 		return "", err
 	}
@@ -89,11 +91,14 @@ func (t *Tickets) Redeem(ctx context.Context, ticket string) (Identity, error) {
 		return Identity{}, fmt.Errorf("%w: stored ticket: %w", ErrBadToken, err)
 	}
 	exp := time.UnixMilli(v.Expires)
-	key := event.UserKey(v.User)
-	if key == "" || !t.now().Before(exp) {
+	key, err := subjectKey(v.User)
+	if err != nil {
+		return Identity{}, err
+	}
+	if !t.now().Before(exp) {
 		return Identity{}, fmt.Errorf("%w: ticket's token expired", ErrBadToken)
 	}
-	return Identity{User: v.User, Key: key, Expires: exp}, nil
+	return Identity{User: v.User, Key: tenant.Key(v.Tenant, key), Tenant: v.Tenant, Expires: exp}, nil
 }
 
 // storeID is what the store keeps a ticket under: its hash, so the store
@@ -120,7 +125,7 @@ type SocketOptions struct {
 // (clients that can set one), or, with o.Legacy, in the "token" parameter.
 // Refused requests are answered 401 JSON before any upgrade; a store failure
 // 503.
-func RequireSocketUser(j *JWT, t *Tickets, o SocketOptions, next http.Handler) http.Handler {
+func RequireSocketUser(j Verifier, t *Tickets, o SocketOptions, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		var id Identity

@@ -74,6 +74,11 @@ type CallState struct {
 	// AcceptedAt/AcceptedBy: the last leg answered, for GroupRaceWindow.
 	AcceptedAt time.Time `json:"accepted_at,omitzero"`
 	AcceptedBy string    `json:"accepted_by,omitempty"`
+	// Scope is the call's tenant prefix (tenant.Key(id, "")), "" for the
+	// default tenant: every Out's UserKey starts with it, so the same login
+	// in two tenants never meets. Legs, RecordedFor, SeenBy and AcceptedBy
+	// hold the unscoped keys, as frames show them.
+	Scope string `json:"scope,omitempty"`
 }
 
 // Out is one consequence of a state change: a frame for a user (appended to
@@ -128,7 +133,17 @@ func (r *CallState) ApplyEvent(ev Event) []Out {
 		}
 		r.Legs[key] = &Leg{State: Closed, Last: frame}
 	}
-	return append([]Out{{UserKey: key, Payload: Encode(frame)}}, outs...)
+	return r.scoped(append([]Out{{UserKey: key, Payload: Encode(frame)}}, outs...))
+}
+
+// scoped prefixes every Out's user key with the call's Scope.
+func (r *CallState) scoped(outs []Out) []Out {
+	if r.Scope != "" {
+		for i := range outs {
+			outs[i].UserKey = r.Scope + outs[i].UserKey
+		}
+	}
+	return outs
 }
 
 // closeRinging closes every other user's ringing leg: answeredBy (whose
@@ -235,7 +250,7 @@ func (r *CallState) ApplyHistory(rec Record, now time.Time) []Out {
 		outs = append(outs, Out{UserKey: u, Record: &rc,
 			Payload: Encode(HistoryFrame{Type: FrameHistory, Record: rc})})
 	}
-	return outs
+	return r.scoped(outs)
 }
 
 // ApplyRating attaches a post-call rating to the call's record: kept for a
@@ -254,10 +269,10 @@ func (r *CallState) ApplyRating(value string) []Out {
 		rc := r.recordFor(u)
 		outs = append(outs, Out{UserKey: u, Record: &rc})
 	}
-	return outs
+	return r.scoped(outs)
 }
 
-// MarkSeen remembers that user marked the missed call seen, so a later
+// MarkSeen remembers that user (unscoped) marked the missed call seen, so a later
 // change of the record (a rating) keeps it seen in their recent calls. It
 // reports whether that is news. Which calls a user may mark, and the "seen"
 // frame, are the broker's: it decides from the user's recent calls, which
@@ -278,7 +293,8 @@ func (r *CallState) recordFor(user string) Record {
 }
 
 // Active returns, for every user the outs touch, how their active calls
-// changed: the leg when it is still open, nil when it closed.
+// changed: the leg when it is still open, nil when it closed. The changes
+// carry the outs' (scoped) user keys.
 func (r *CallState) Active(outs []Out, now time.Time) []ActiveChange {
 	var ch []ActiveChange
 	seen := map[string]bool{}
@@ -287,7 +303,7 @@ func (r *CallState) Active(outs []Out, now time.Time) []ActiveChange {
 			continue
 		}
 		seen[o.UserKey] = true
-		leg := r.Legs[o.UserKey]
+		leg := r.Legs[strings.TrimPrefix(o.UserKey, r.Scope)]
 		if leg == nil {
 			continue
 		}

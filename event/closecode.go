@@ -25,6 +25,9 @@ const (
 	CloseUnauthorized = 4500
 	// CloseProtocol: the client sent something callpop cannot read.
 	CloseProtocol = 4501
+	// CloseTenantDisabled: the session's tenant was disabled (or removed);
+	// reconnecting will not help until an operator enables it again.
+	CloseTenantDisabled = 4502
 )
 
 // Reconnect reports whether a widget should reconnect after code.

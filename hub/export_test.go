@@ -24,6 +24,14 @@ func Metric(h *Hub, name, label string) prometheus.Collector {
 		return m.refused.WithLabelValues(label)
 	case "callpop_resumes_total":
 		return m.resumes.WithLabelValues(label)
+	case "callpop_tenant_sessions":
+		return m.tenantSessions.WithLabelValues(label)
+	case "callpop_tenant_frames_sent_total":
+		return m.tenantFrames.WithLabelValues(label)
 	}
 	panic("hub.Metric: no counter " + name)
 }
+
+// WithoutPoller is cfg for a hub whose sessions keep a reader goroutine each,
+// so a synctest bubble can wait on all of them.
+func WithoutPoller(cfg Config) Config { cfg.noPoller = true; return cfg }

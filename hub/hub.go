@@ -9,6 +9,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/callpop/callpop/event"
 	"github.com/callpop/callpop/hub/transport"
 	"github.com/callpop/callpop/internal/jsonhttp"
+	"github.com/callpop/callpop/tenant"
 )
 
 // Defaults for Config.
@@ -67,6 +69,19 @@ type Config struct {
 	// CheckOrigin reports whether the upgrade request's page may connect;
 	// nil allows only requests from their own origin (auth.SameOrigin).
 	CheckOrigin func(r *http.Request) bool
+	// MaxSessionsFor, when set, is a tenant's own sessions-per-user cap
+	// (auth.Identity.Tenant); 0 from it means MaxSessionsPerUser.
+	MaxSessionsFor func(tenant string) int
+	// TenantMetrics exports sessions and frames by tenant
+	// (callpop_tenant_sessions, callpop_tenant_frames_sent_total), the
+	// tenant label being an ID that verified a token, "_default" for the
+	// default tenant: bounded by the tenant directory.
+	TenantMetrics bool
+
+	// noPoller serves every socket with a reader goroutine, as on a
+	// platform without epoll: a test's synctest bubble cannot wait on
+	// epoll_wait (a system call), only on goroutines.
+	noPoller bool
 }
 
 // Hub is the node's set of sessions.
@@ -128,10 +143,12 @@ func New(cfg Config, sub event.Subscriber, log *zap.Logger, reg prometheus.Regis
 	}
 	h.frameBudget = h.frameCost * int64(cfg.InboundBurst)
 	h.srv = transport.Server{ReadLimit: cfg.ReadLimit, WriteTimeout: cfg.WriteTimeout}
-	if p, err := transport.NewPoller(h.log); err == nil {
-		h.srv.Poller = p
-	} else {
-		h.log.Info("sessions keep a reader goroutine each", zap.Error(err))
+	if !cfg.noPoller {
+		if p, err := transport.NewPoller(h.log); err == nil {
+			h.srv.Poller = p
+		} else {
+			h.log.Info("sessions keep a reader goroutine each", zap.Error(err))
+		}
 	}
 	sub.Register(h.deliver)
 	go h.pingLoop(ctx)
@@ -180,7 +197,8 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.log.Debug("upgrade failed", zap.Error(err))
 		return
 	}
-	s := &session{hub: h, conn: conn, user: id.Key, expires: id.Expires, pingSlot: randomSlot(), writing: true}
+	s := &session{hub: h, conn: conn, user: id.Key, expires: id.Expires, pingSlot: randomSlot(), writing: true,
+		tenant: h.metrics.tenant(id.Tenant, h.cfg.TenantMetrics)}
 	if code, reason := h.add(s); code != 0 {
 		conn.Start(refused{}) // reads the peer's answer to the close frame
 		_ = conn.Close(code, reason)
@@ -226,7 +244,7 @@ func (h *Hub) add(s *session) (code int, reason string) {
 		return event.CloseRestart, "server restart"
 	}
 	set := h.users[s.user]
-	if len(set) >= h.cfg.MaxSessionsPerUser {
+	if len(set) >= h.maxSessions(s.user) {
 		h.metrics.refused.WithLabelValues("too_many").Inc()
 		return event.CloseTooMany, "too many sessions"
 	}
@@ -236,7 +254,60 @@ func (h *Hub) add(s *session) (code int, reason string) {
 	h.users[s.user] = append(set, s)
 	h.wg.Add(1)
 	h.metrics.sessions.Inc()
+	s.tenant.sessions.Inc()
 	return 0, ""
+}
+
+// maxSessions is the sessions-per-user cap of user's tenant.
+func (h *Hub) maxSessions(user string) int {
+	if h.cfg.MaxSessionsFor != nil {
+		if tid, _ := tenant.Split(user); tid != tenant.DefaultID {
+			if n := h.cfg.MaxSessionsFor(tid); n > 0 {
+				return n
+			}
+		}
+	}
+	return h.cfg.MaxSessionsPerUser
+}
+
+// Tenants returns the tenants (IDs, not the default one) with sessions on
+// this node, for whoever watches them being disabled.
+func (h *Hub) Tenants() []string {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	seen := map[string]bool{}
+	var ids []string
+	for user := range h.users {
+		if tid, _ := tenant.Split(user); tid != tenant.DefaultID && !seen[tid] {
+			seen[tid] = true
+			ids = append(ids, tid)
+		}
+	}
+	return ids
+}
+
+// CloseTenant closes every session of tenant id on this node with code and
+// reason, and returns how many it closed. It does not wait for them to end.
+func (h *Hub) CloseTenant(id string, code int, reason string) int {
+	if id == tenant.DefaultID {
+		return 0 // the default tenant cannot be disabled
+	}
+	prefix := tenant.Key(id, "")
+	var all []*session
+	h.mu.RLock()
+	for user, set := range h.users {
+		if strings.HasPrefix(user, prefix) {
+			all = append(all, set...)
+		}
+	}
+	h.mu.RUnlock()
+	n := 0
+	for _, s := range all {
+		if s.close(code, reason) {
+			n++
+		}
+	}
+	return n
 }
 
 // remove forgets s once its transport ended, and releases what it held.
@@ -262,6 +333,7 @@ func (h *Hub) remove(s *session) {
 		_ = h.sub.Unsubscribe(context.Background(), s.user)
 	}
 	h.metrics.sessions.Dec()
+	s.tenant.sessions.Dec()
 	h.wg.Done()
 }
 

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -9,6 +10,15 @@ import (
 )
 
 type metrics struct {
+	// tenantSessions and tenantFrames are by tenant (Config.TenantMetrics);
+	// tenants holds each tenant's series once looked up, and off the
+	// shared no-op ones.
+	tenantSessions *prometheus.GaugeVec
+	tenantFrames   *prometheus.CounterVec
+	tenantMu       sync.Mutex
+	tenants        map[string]*tenantMetrics // guarded by tenantMu
+	off            *tenantMetrics
+
 	sessions prometheus.Gauge
 	users    prometheus.Gauge
 	frames   prometheus.Counter
@@ -27,6 +37,36 @@ type metrics struct {
 	delay *prometheus.HistogramVec
 }
 
+// tenantMetrics are one tenant's series, looked up once per session, so a
+// frame costs one atomic add more.
+type tenantMetrics struct {
+	sessions prometheus.Gauge
+	frames   prometheus.Counter
+}
+
+// DefaultTenantLabel is the default tenant's value of the tenant label: "_"
+// cannot start a tenant ID.
+const DefaultTenantLabel = "_default"
+
+// tenant returns id's series; the no-op ones when on is false.
+func (m *metrics) tenant(id string, on bool) *tenantMetrics {
+	if !on {
+		return m.off
+	}
+	label := id
+	if label == "" {
+		label = DefaultTenantLabel
+	}
+	m.tenantMu.Lock()
+	defer m.tenantMu.Unlock()
+	t := m.tenants[label]
+	if t == nil {
+		t = &tenantMetrics{sessions: m.tenantSessions.WithLabelValues(label), frames: m.tenantFrames.WithLabelValues(label)}
+		m.tenants[label] = t
+	}
+	return t
+}
+
 // observe records a frame's delay at stage, measured from the time in its id.
 func (m *metrics) observe(stage string, id event.ID) {
 	if id.MS == 0 {
@@ -38,6 +78,15 @@ func (m *metrics) observe(stage string, id event.ID) {
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
+		tenantSessions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "callpop_tenant_sessions", Help: "Open WebSocket sessions on this node, by tenant (_default: the default tenant).",
+		}, []string{"tenant"}),
+		tenantFrames: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callpop_tenant_frames_sent_total", Help: "Live frames written to sessions, by tenant (_default: the default tenant).",
+		}, []string{"tenant"}),
+		tenants: map[string]*tenantMetrics{},
+		off: &tenantMetrics{sessions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "unregistered"}),
+			frames: prometheus.NewCounter(prometheus.CounterOpts{Name: "unregistered"})},
 		sessions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "callpop_sessions", Help: "Open WebSocket sessions on this node."}),
 		users:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "callpop_users_online", Help: "Users with at least one session on this node."}),
 		frames:   prometheus.NewCounter(prometheus.CounterOpts{Name: "callpop_frames_sent_total", Help: "Live call and history frames written to sessions."}),
@@ -76,6 +125,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.delay.WithLabelValues(stage)
 	}
 	if reg != nil {
+		reg.MustRegister(m.tenantSessions, m.tenantFrames)
 		reg.MustRegister(m.sessions, m.users, m.frames, m.acks, m.acksIgnored, m.acksUnstyled, m.dropped, m.refused, m.resumes, m.delay)
 	}
 	return m

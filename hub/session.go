@@ -11,6 +11,7 @@ import (
 
 	"github.com/callpop/callpop/event"
 	"github.com/callpop/callpop/hub/transport"
+	"github.com/callpop/callpop/tenant"
 )
 
 // An idle session costs a few KiB and no goroutine: the HTTP handler returns
@@ -29,7 +30,8 @@ const (
 type session struct {
 	hub      *Hub
 	conn     transport.Conn
-	user     string
+	user     string         // the routing key: tenant.Key(tenant, user key)
+	tenant   *tenantMetrics // this session's tenant's series (shared, never nil)
 	expires  time.Time
 	pingSlot uint8
 	sentNext uint8        // the slot of sent the next frame takes; touched only by the writer of the moment
@@ -150,6 +152,7 @@ func (s *session) flush() {
 			continue
 		}
 		s.hub.metrics.frames.Add(float64(len(frames)))
+		s.tenant.frames.Add(float64(len(frames)))
 		for _, m := range batch {
 			if first.Less(m.ID) && !s.last.Less(m.ID) {
 				first = m.ID
@@ -221,7 +224,8 @@ func (s *session) hello(ctx context.Context, resume bool, since event.ID) error 
 	if err != nil {
 		return err
 	}
-	hello := event.Hello{Type: event.FrameHello, User: s.user, Active: snap.Active}
+	_, login := tenant.Split(s.user) // the user as the PBX knows them, without the tenant
+	hello := event.Hello{Type: event.FrameHello, User: login, Active: snap.Active}
 	if !snap.Last.IsZero() {
 		hello.Last = snap.Last.String()
 	}

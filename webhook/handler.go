@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +20,7 @@ import (
 	"github.com/callpop/callpop/auth"
 	"github.com/callpop/callpop/event"
 	"github.com/callpop/callpop/internal/jsonhttp"
+	"github.com/callpop/callpop/tenant"
 )
 
 // DefaultContactBudget is how long the PBX is kept waiting for a contact
@@ -55,6 +57,10 @@ type Config struct {
 	// responsible manager (contact.responsible_name) and who accepted a
 	// call (answered_by_name). Nil: names stay empty.
 	Names event.Names
+	// Tenants: other tenants share this node (ServeScoped). The default
+	// tenant's callids may then not hold "/": such an id would be another
+	// tenant's scoped id (tenant.Key). Refused with 400.
+	Tenants bool
 }
 
 // Forwarder receives call records for the CRM (forward.Forwarder).
@@ -65,13 +71,35 @@ type Forwarder interface {
 	EnqueueRating(ctx context.Context, rec event.Record) error
 }
 
+// Scope is whom a webhook is served for: one tenant's crm_token(s), key
+// scope, contact directory, forwarder and names. The default tenant's comes
+// from Config and New's arguments (Handler.ServeHTTP); cmd/callpop builds
+// one per tenant (Handler.ServeScoped).
+type Scope struct {
+	// Tenant is the tenant's ID; "" (tenant.DefaultID) keeps keys unscoped.
+	Tenant string
+	// TokenOK checks a presented crm_token, in constant time. Required.
+	TokenOK func(token string) bool
+	// Dir answers contacts; nil: every number is unknown.
+	Dir event.Directory
+	// Forward, Names: as in Config; nil for none.
+	Forward Forwarder
+	Names   event.Names
+	// Admit, when set, is asked once the token is right; false answers
+	// 429 (the tenant's webhook rate).
+	Admit func() bool
+	// Label is the tenant's value of callpop_tenant_webhooks_total's tenant
+	// label; "" counts nothing there. It must come from a bounded set.
+	Label string
+}
+
 // Handler serves POST /webhook.
 type Handler struct {
 	cfg     Config
 	pub     event.Publisher
-	dir     event.Directory
 	log     *zap.Logger
 	metrics *metrics
+	def     *Scope // the default tenant's
 }
 
 // New returns a Handler publishing to pub and answering contacts from dir
@@ -89,17 +117,25 @@ func New(cfg Config, pub event.Publisher, dir event.Directory, log *zap.Logger, 
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Handler{cfg: cfg, pub: pub, dir: dir, log: log.Named("webhook"), metrics: newMetrics(reg)}, nil
+	h := &Handler{cfg: cfg, pub: pub, log: log.Named("webhook"), metrics: newMetrics(reg)}
+	h.def = &Scope{TokenOK: func(got string) bool { return auth.TokenEqual(cfg.CRMToken, got) }, Dir: dir, Names: cfg.Names}
+	if cfg.Forward != nil {
+		h.def.Forward = cfg.Forward
+	}
+	return h, nil
 }
 
-// ServeHTTP answers one webhook. Order matters: method, then a token from a
-// header (before the body is even read), then the body, then its token, then
-// the command and its fields.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// ServeHTTP answers one webhook for the default tenant.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.ServeScoped(w, r, h.def) }
+
+// ServeScoped answers one webhook for sc. Order matters: method, then a
+// token from a header (before the body is even read), then the body, then
+// its token, then the tenant's rate, then the command and its fields.
+func (h *Handler) ServeScoped(w http.ResponseWriter, r *http.Request, sc *Scope) {
 	start := time.Now()
 	cmd := "unknown"
 	status := http.StatusOK
-	defer func() { h.metrics.observe(cmd, status, time.Since(start)) }()
+	defer func() { h.metrics.observe(cmd, status, sc.Label, time.Since(start)) }()
 	fail := func(e *jsonhttp.Error) {
 		status = e.Status
 		jsonhttp.Fail(w, e)
@@ -120,7 +156,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		fail(jsonhttp.ErrInvalidToken)
 	}
-	if headerToken != "" && !auth.TokenEqual(h.cfg.CRMToken, headerToken) {
+	if headerToken != "" && !sc.TokenOK(headerToken) {
 		badToken()
 		return
 	}
@@ -134,8 +170,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(jsonhttp.ErrInvalidParameters)
 		return
 	}
-	if headerToken == "" && !auth.TokenEqual(h.cfg.CRMToken, form["crm_token"]) {
+	if headerToken == "" && !sc.TokenOK(form["crm_token"]) {
 		badToken()
+		return
+	}
+	if sc.Admit != nil && !sc.Admit() {
+		w.Header().Set("Retry-After", "1")
+		fail(jsonhttp.ErrTooManyRequests)
 		return
 	}
 
@@ -144,18 +185,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rid = newRequestID()
 	}
 	log := h.log.WithLazy(zap.String("request_id", rid)) // encoded only if a line is written
+	if sc.Tenant != "" {
+		log = log.WithLazy(zap.String("tenant", sc.Tenant))
+	}
+	s := scoped{h: h, sc: sc}
 	r = r.WithContext(context.WithValue(r.Context(), startKey{}, start))
 	cmd = form.Cmd()
 	var answer any
 	switch cmd {
 	case CmdEvent:
-		err = h.event(r.Context(), log, form)
+		err = s.event(r.Context(), log, form)
 	case CmdHistory:
-		err = h.history(r.Context(), log, form)
+		err = s.history(r.Context(), log, form)
 	case CmdContact:
-		answer, err = h.contact(r.Context(), log, form)
+		answer, err = s.contact(r.Context(), log, form)
 	case CmdRating:
-		err = h.rating(r.Context(), log, form)
+		err = s.rating(r.Context(), log, form)
 	case CmdWebhook:
 		log.Info("pbx notice", zap.String("type", form["type"]))
 	default:
@@ -180,65 +225,65 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // okAnswer is the PBX's expected answer to a webhook it needs nothing back from.
 var okAnswer = []byte(`{"status":"ok"}` + "\n")
 
-func (h *Handler) event(ctx context.Context, log *zap.Logger, f Form) error {
-	ev, err := ParseEvent(f, h.cfg.Now())
+func (s scoped) event(ctx context.Context, log *zap.Logger, f Form) error {
+	ev, err := ParseEvent(f, s.h.cfg.Now())
 	if err != nil {
 		return err
 	}
 	if ev.Type == event.Incoming || ev.Type == event.Outgoing || ev.Type == event.Accepted {
-		if c, ok := h.lookup(ctx, log, ev.Phone); ok {
+		if c, ok := s.lookup(ctx, log, ev.Phone); ok {
 			ev.Contact = &c
 		}
 	}
-	if ev.Type == event.Accepted && h.cfg.Names != nil {
-		ev.UserName = h.cfg.Names.RealName(ev.User)
+	if ev.Type == event.Accepted && s.sc.Names != nil {
+		ev.UserName = s.sc.Names.RealName(ev.User)
 	}
 	log.Info("call event", zap.String("type", string(ev.Type)), zap.String("user", event.UserKey(ev.User)),
 		zap.String("callid", ev.CallID))
-	err = h.pub.Update(ctx, ev.CallID, func(rec *event.CallState) []event.Out {
+	err = s.update(ctx, ev.CallID, func(rec *event.CallState) []event.Out {
 		return rec.ApplyEvent(ev)
 	})
 	if err == nil {
-		h.metrics.publish.Observe(time.Since(requestStart(ctx)).Seconds())
+		s.h.metrics.publish.Observe(time.Since(requestStart(ctx)).Seconds())
 	}
 	return err
 }
 
-func (h *Handler) history(ctx context.Context, log *zap.Logger, f Form) error {
+func (s scoped) history(ctx context.Context, log *zap.Logger, f Form) error {
 	rec, err := ParseHistory(f)
 	if err != nil {
 		return err
 	}
-	if c, ok := h.lookup(ctx, log, rec.Phone); ok {
+	if c, ok := s.lookup(ctx, log, rec.Phone); ok {
 		rec.Contact = &c
 	}
-	now := h.cfg.Now()
+	now := s.h.cfg.Now()
 	log.Info("call record", zap.String("status", string(rec.Status)), zap.String("user", event.UserKey(rec.User)),
 		zap.String("callid", rec.CallID))
 	var applied event.Record
-	err = h.pub.Update(ctx, rec.CallID, func(cr *event.CallState) []event.Out {
+	err = s.update(ctx, rec.CallID, func(cr *event.CallState) []event.Out {
 		outs := cr.ApplyHistory(rec, now)
 		applied = *cr.Record // the committed run's: with the legs' contact and an early rating
 		return outs
 	})
-	if err != nil || h.cfg.Forward == nil {
+	if err != nil || s.sc.Forward == nil {
 		return err
 	}
 	// A repeat is enqueued again and dropped by the queue's own de-duplication.
-	if err := h.cfg.Forward.Enqueue(ctx, applied); err != nil {
+	if err := s.sc.Forward.Enqueue(ctx, applied); err != nil {
 		return fmt.Errorf("webhook: forward %s: %w", rec.CallID, err)
 	}
 	return nil
 }
 
-func (h *Handler) rating(ctx context.Context, log *zap.Logger, f Form) error {
+func (s scoped) rating(ctx context.Context, log *zap.Logger, f Form) error {
 	rt, ok := ParseRating(f)
 	if !ok {
 		log.Info("rating without callid or value; acknowledged")
 		return nil
 	}
 	var late *event.Record
-	err := h.pub.Update(ctx, rt.CallID, func(cr *event.CallState) []event.Out {
+	err := s.update(ctx, rt.CallID, func(cr *event.CallState) []event.Out {
 		late = nil // the committed run's decides
 		// The record was forwarded before this rating unless the rating came
 		// first (cr.Rating, attached by ApplyHistory). A repeat is enqueued
@@ -252,10 +297,10 @@ func (h *Handler) rating(ctx context.Context, log *zap.Logger, f Form) error {
 		}
 		return outs
 	})
-	if err != nil || late == nil || h.cfg.Forward == nil {
+	if err != nil || late == nil || s.sc.Forward == nil {
 		return err
 	}
-	if err := h.cfg.Forward.EnqueueRating(ctx, *late); err != nil {
+	if err := s.sc.Forward.EnqueueRating(ctx, *late); err != nil {
 		return fmt.Errorf("webhook: forward rating %s: %w", rt.CallID, err)
 	}
 	return nil
@@ -267,12 +312,12 @@ type contactAnswer struct {
 	Responsible string `json:"responsible,omitempty"`
 }
 
-func (h *Handler) contact(ctx context.Context, log *zap.Logger, f Form) (any, error) {
+func (s scoped) contact(ctx context.Context, log *zap.Logger, f Form) (any, error) {
 	phone, callID, err := ParseContact(f)
 	if err != nil {
 		return nil, err
 	}
-	c, ok := h.lookup(ctx, log.WithLazy(zap.String("callid", callID)), phone)
+	c, ok := s.lookup(ctx, log.WithLazy(zap.String("callid", callID)), phone)
 	if !ok {
 		return contactAnswer{}, nil
 	}
@@ -281,29 +326,52 @@ func (h *Handler) contact(ctx context.Context, log *zap.Logger, f Form) (any, er
 
 // lookup asks the directory within the contact budget. A slow, failing or
 // missing directory means "unknown": the PBX must never wait on us.
-func (h *Handler) lookup(ctx context.Context, log *zap.Logger, phone string) (event.Contact, bool) {
-	if h.dir == nil {
+func (s scoped) lookup(ctx context.Context, log *zap.Logger, phone string) (event.Contact, bool) {
+	if s.sc.Dir == nil {
 		return event.Contact{}, false
 	}
 	// Directories honour the deadline (event.Directory's contract: the CRM
 	// look-up and Chain stop at it, the CSV one never waits), so no goroutine
 	// per webhook is needed to walk away from a slow one.
-	ctx, cancel := context.WithTimeout(ctx, h.cfg.ContactBudget)
+	ctx, cancel := context.WithTimeout(ctx, s.h.cfg.ContactBudget)
 	defer cancel()
-	c, ok, err := h.dir.Lookup(ctx, phone)
+	c, ok, err := s.sc.Dir.Lookup(ctx, phone)
 	switch {
 	case ctx.Err() != nil:
-		h.metrics.contactTimeouts.Inc()
-		log.Warn("contact look-up over budget", zap.Duration("budget", h.cfg.ContactBudget))
+		s.h.metrics.contactTimeouts.Inc()
+		log.Warn("contact look-up over budget", zap.Duration("budget", s.h.cfg.ContactBudget))
 		return event.Contact{}, false
 	case err != nil:
 		log.Warn("contact look-up failed", zap.Error(err))
 		return event.Contact{}, false
 	}
-	if ok && c.Responsible != "" && h.cfg.Names != nil {
-		c.ResponsibleName = h.cfg.Names.RealName(c.Responsible)
+	if ok && c.Responsible != "" && s.sc.Names != nil {
+		c.ResponsibleName = s.sc.Names.RealName(c.Responsible)
 	}
 	return c, ok
+}
+
+// scoped is the handler at work for one Scope.
+type scoped struct {
+	h  *Handler
+	sc *Scope
+}
+
+// update applies fn to the tenant's call callID: under its scoped id, with
+// the call's Scope set, so every user key its frames go to is the
+// tenant's (event.CallState.Scope).
+func (s scoped) update(ctx context.Context, callID string, fn event.UpdateFunc) error {
+	if s.sc.Tenant == tenant.DefaultID {
+		if s.h.cfg.Tenants && strings.Contains(callID, "/") {
+			return invalid("callid holds /")
+		}
+		return s.h.pub.Update(ctx, callID, fn)
+	}
+	scope := tenant.Key(s.sc.Tenant, "")
+	return s.h.pub.Update(ctx, tenant.Key(s.sc.Tenant, callID), func(rec *event.CallState) []event.Out {
+		rec.Scope = scope
+		return fn(rec)
+	})
 }
 
 type startKey struct{}
@@ -322,6 +390,7 @@ func newRequestID() string {
 
 type metrics struct {
 	requests        *prometheus.CounterVec
+	tenants         *prometheus.CounterVec // by tenant and status; labels from Scope.Label
 	latency         *prometheus.HistogramVec
 	contactTimeouts prometheus.Counter
 	publish         prometheus.Histogram
@@ -337,6 +406,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time from a webhook's arrival to its answer (validated and published).",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"cmd"}),
+		tenants: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callpop_tenant_webhooks_total",
+			Help: "PBX webhooks by tenant (_default, a tenant ID, _unknown for a tenant path nobody owns) and HTTP status.",
+		}, []string{"tenant", "status"}),
 		contactTimeouts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "callpop_contact_lookup_timeouts_total", Help: "Contact look-ups that ran over the budget.",
 		}),
@@ -356,7 +429,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.latency.WithLabelValues(cmd)
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.latency, m.contactTimeouts, m.publish)
+		reg.MustRegister(m.requests, m.tenants, m.latency, m.contactTimeouts, m.publish)
 	}
 	return m
 }
@@ -364,7 +437,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 // metricCmds are the cmd label's values: the PBX's commands and "unknown".
 var metricCmds = []string{CmdEvent, CmdContact, CmdHistory, CmdRating, CmdWebhook, "unknown"}
 
-func (m *metrics) observe(cmd string, status int, d time.Duration) {
+func (m *metrics) observe(cmd string, status int, tenantLabel string, d time.Duration) {
 	switch cmd {
 	case CmdEvent, CmdContact, CmdHistory, CmdRating, CmdWebhook:
 	default:
@@ -372,4 +445,7 @@ func (m *metrics) observe(cmd string, status int, d time.Duration) {
 	}
 	m.requests.WithLabelValues(cmd, strconv.Itoa(status)).Inc()
 	m.latency.WithLabelValues(cmd).Observe(d.Seconds())
+	if tenantLabel != "" {
+		m.tenants.WithLabelValues(tenantLabel, strconv.Itoa(status)).Inc()
+	}
 }

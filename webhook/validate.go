@@ -114,6 +114,9 @@ func ParseEvent(f Form, now time.Time) (event.Event, error) {
 	if event.UserKey(ev.User) == "" {
 		return event.Event{}, invalid("user is empty")
 	}
+	if err := checkLogin(ev.User); err != nil {
+		return event.Event{}, err
+	}
 	return ev, nil
 }
 
@@ -160,6 +163,9 @@ func ParseHistory(f Form) (event.Record, error) {
 	if rec.Duration, err = parseDuration(duration); err != nil {
 		return event.Record{}, err
 	}
+	if err := checkLogin(rec.User); err != nil {
+		return event.Record{}, err
+	}
 	if rec.Link != "" {
 		u, err := url.Parse(rec.Link)
 		if err != nil || (!strings.EqualFold(u.Scheme, "https") && !strings.EqualFold(u.Scheme, "http")) || u.Host == "" {
@@ -167,6 +173,16 @@ func ParseHistory(f Form) (event.Record, error) {
 		}
 	}
 	return rec, nil
+}
+
+// checkLogin refuses a login whose user key holds "/": "/" separates a
+// tenant's scope from a key (tenant.Key), so such a login could reach
+// another tenant's keys.
+func checkLogin(user string) error {
+	if strings.Contains(event.UserKey(user), "/") {
+		return invalid("user holds /")
+	}
+	return nil
 }
 
 // parseDuration accepts a non-negative integer of seconds, at most ten years.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/callpop/callpop/event"
+	"github.com/callpop/callpop/tenant"
 )
 
 // Options are what a case needs of the brokers it gets.
@@ -65,6 +66,7 @@ func Run(t *testing.T, newBrokers Factory) {
 		{"MarkSeenOfUnknownCallsStoresNothing", testMarkSeenUnknown},
 		{"MarkSeenCannotReachAnotherUsersCall", testMarkSeenOtherUser},
 		{"MarkSeenCountsOnlyWhatChangedAndSendsOneFrameEach", testMarkSeenCounts},
+		{"TenantsWithOneCallIDAndLoginNeverMeet", testTenantsApart},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -610,4 +612,72 @@ func atOnce(n int, a, b event.Broker, f func(i int, node event.Broker)) {
 		}()
 	}
 	wg.Wait()
+}
+
+// inTenant applies fn to tid's call id as the webhook does for a tenant:
+// under the scoped id, with the call's Scope set.
+func inTenant(t *testing.T, b event.Broker, tid, id string, fn event.UpdateFunc) {
+	t.Helper()
+	if err := b.Update(context.Background(), tenant.Key(tid, id), func(r *event.CallState) []event.Out {
+		r.Scope = tenant.Key(tid, "")
+		return fn(r)
+	}); err != nil {
+		t.Fatalf("update in %q: %v", tid, err)
+	}
+}
+
+// testTenantsApart: the default tenant and a tenant share a callid and a
+// login; each one's frames, active calls, recent calls and seen marks stay
+// its own, on both nodes.
+func testTenantsApart(t *testing.T, nb Factory) {
+	a, b := nb(t, Options{})
+	rec := NewRecorder(b)
+	NewRecorder(a)
+	tid := fmt.Sprintf("t%d.example", seq.Add(1))
+	andy, id := user(t, "andy"), callID(t)
+	scoped := tenant.Key(tid, andy)
+	subscribe(t, b, andy)
+	subscribe(t, b, scoped)
+	now := time.Now()
+	for _, in := range []string{tenant.DefaultID, tid} {
+		e := ev(event.Incoming, id, andy, now)
+		e.Phone = "7910000000" + map[string]string{tenant.DefaultID: "1", tid: "2"}[in]
+		inTenant(t, a, in, id, func(r *event.CallState) []event.Out { return r.ApplyEvent(e) })
+	}
+	got := rec.WaitFor(t, 2)
+	phones := map[string]string{}
+	for _, m := range got {
+		phones[m.UserKey] = frameOf(t, m).Phone
+	}
+	if phones[andy] != "79100000001" || phones[scoped] != "79100000002" || len(phones) != 2 {
+		t.Fatalf("frames by user key %v: each tenant's frame must reach its own user only", phones)
+	}
+	for key, phone := range map[string]string{andy: "79100000001", scoped: "79100000002"} {
+		s := snapshot(t, b, key, event.ID{})
+		if len(s.Active) != 1 || s.Active[0].Phone != phone || s.Active[0].User != andy {
+			t.Fatalf("%s's active calls %+v, want the one call of %s shown as user %s", key, s.Active, phone, andy)
+		}
+	}
+	// Both miss the call; the tenant's user marks it seen: the default
+	// tenant's copy stays unseen, and the tenant's mark holds after a rating
+	// (it reached the tenant's call, not the default one's).
+	for _, in := range []string{tenant.DefaultID, tid} {
+		r := event.Record{CallID: id, User: andy, Phone: "79101234567", Direction: event.DirIn, Status: event.Missed, Start: now}
+		inTenant(t, a, in, id, func(cs *event.CallState) []event.Out { return cs.ApplyHistory(r, now) })
+	}
+	if n := markSeen(t, b, scoped, id); n != 1 {
+		t.Fatalf("the tenant's user marked %d calls, want 1", n)
+	}
+	for _, in := range []string{tenant.DefaultID, tid} {
+		inTenant(t, b, in, id, func(cs *event.CallState) []event.Out { return cs.ApplyRating("4") })
+	}
+	if seen(t, a, andy)[id] || !seen(t, a, scoped)[id] {
+		t.Fatalf("seen: default %v, tenant %v; want only the tenant's call seen", seen(t, a, andy), seen(t, a, scoped))
+	}
+	for _, key := range []string{andy, scoped} {
+		recs, err := a.RecentCalls(context.Background(), key, 10)
+		if err != nil || len(recs) != 1 || recs[0].Rating != "4" {
+			t.Fatalf("%s's recent calls %+v %v: want its one rated call", key, recs, err)
+		}
+	}
 }

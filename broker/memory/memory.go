@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/callpop/callpop/event"
+	"github.com/callpop/callpop/tenant"
 )
 
 // Config configures the embedded broker; zero values take the defaults.
@@ -189,14 +190,17 @@ func (b *Broker) MarkSeen(_ context.Context, user string, callIDs []string) (int
 	}
 	now := s.cfg.Now()
 	marked := 0
+	// A tenant's calls are stored under scoped ids (event.CallState.Scope),
+	// and remember the user by their unscoped key.
+	tid, local := tenant.Split(user)
 	for _, id := range callIDs {
 		i := slices.IndexFunc(u.recent, func(r event.Record) bool { return r.CallID == id })
 		if i < 0 || !u.recent[i].UnseenMissed() {
 			continue
 		}
 		u.recent[i].Seen = true
-		if e := s.calls[id]; e != nil && !now.After(e.expires) {
-			e.rec.MarkSeen(user)
+		if e := s.calls[tenant.Key(tid, id)]; e != nil && !now.After(e.expires) {
+			e.rec.MarkSeen(local)
 		}
 		s.send(user, u, event.Encode(event.SeenFrame{Type: event.FrameSeen, CallID: id}), now)
 		marked++

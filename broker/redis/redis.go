@@ -21,6 +21,7 @@ import (
 
 	"github.com/callpop/callpop/event"
 	"github.com/callpop/callpop/internal/backoff"
+	"github.com/callpop/callpop/tenant"
 )
 
 // Defaults for Config.
@@ -416,8 +417,11 @@ func (b *Broker) MarkSeen(ctx context.Context, user string, callIDs []string) (i
 	if len(callIDs) == 0 {
 		return 0, nil
 	}
+	// A tenant's calls are stored under scoped ids (event.CallState.Scope),
+	// and remember the user by their unscoped key.
+	tid, local := tenant.Split(user)
 	args := make([]any, 0, 5+2*len(callIDs))
-	args = append(args, b.channel(user), b.cfg.LogSize, int(b.cfg.LogTTL.Seconds()), b.key("call", ""), user)
+	args = append(args, b.channel(user), b.cfg.LogSize, int(b.cfg.LogTTL.Seconds()), b.key("call", tenant.Key(tid, "")), local)
 	for _, id := range callIDs {
 		args = append(args, id, event.Encode(event.SeenFrame{Type: event.FrameSeen, CallID: id}))
 	}

@@ -110,6 +110,8 @@ func TestErrorsAreOneLineAndPrintNoSecret(t *testing.T) {
 		{"PBXURLUnparsable", []string{"serve", "--pbx-url", "https://admin:" + leakPBXToken + "@pbx.example.com:port/"}, "--pbx-url (CALLPOP_PBX_URL)"},
 		{"ForwardURLWithPassword", []string{"serve", "--history-forward-url", "https://crm:" + leakPBXToken + "@/hook"}, "--history-forward-url"},
 		{"RedisURLBadPort", []string{"serve", "--redis-url", "redis://:" + leakRedisPass + "@127.0.0.1:port/0"}, "--redis-url (CALLPOP_REDIS_URL)"},
+		{"RedisSentinelURLNoMaster", []string{"serve", "--redis-url", "redis-sentinel://:" + leakRedisPass + "@127.0.0.1:26379,127.0.0.1:26380"}, "--redis-url (CALLPOP_REDIS_URL)"},
+		{"RedisClusterURLBadQuery", []string{"serve", "--redis-url", "redis-cluster://:" + leakRedisPass + "@127.0.0.1:7000?sentinel_password=" + leakRedisPass}, "--redis-url (CALLPOP_REDIS_URL)"},
 		{"RedisURLBadScheme", []string{"serve", "--redis-url", "http://:" + leakRedisPass + "@127.0.0.1/0"}, "--redis-url (CALLPOP_REDIS_URL)"},
 		{"NegativeTTL", []string{"token", "--user", "andy", "--ttl", "-5h"}, "--ttl"},
 		{"UnknownCommand", []string{"sever"}, "sever"},

@@ -82,7 +82,7 @@ func (c *config) flags(f *flagSet, cmd string) {
 	f.String(&c.Addr, "addr", "CALLPOP_ADDR", addr, "listen address")
 	f.String(&c.CRMToken, "crm-token", "CALLPOP_CRM_TOKEN", "", crmToken)
 	f.String(&c.JWTSecret, "jwt-secret", "CALLPOP_JWT_SECRET", "", jwtSecret)
-	f.String(&c.RedisURL, "redis-url", "CALLPOP_REDIS_URL", "", "redis://… for a cluster; empty = embedded single-node broker")
+	f.String(&c.RedisURL, "redis-url", "CALLPOP_REDIS_URL", "", "redis://…, redis-sentinel://… or redis-cluster://… for a cluster; empty = embedded single-node broker")
 	f.String(&c.AllowedOrigins, "allowed-origins", "CALLPOP_ALLOWED_ORIGINS", "", "comma list of CRM origins allowed to open the socket / call the API; empty = same origin only")
 	f.String(&c.PBXURL, "pbx-url", "CALLPOP_PBX_URL", "", "the PBX API URL (…/sys/crm_api.wcgp); empty = PBX actions answer 503")
 	f.String(&c.PBXToken, "pbx-token", "CALLPOP_PBX_TOKEN", "", "the PBX API token")
@@ -139,7 +139,7 @@ func (c *config) validate(requireSecrets bool) error {
 		return fmt.Errorf("--allowed-origins (CALLPOP_ALLOWED_ORIGINS): %w", err)
 	}
 	if c.RedisURL != "" {
-		if _, err := redis.ParseURL(c.RedisURL); err != nil {
+		if _, err := redis.ParseClientURL(c.RedisURL); err != nil {
 			return fmt.Errorf("--redis-url (CALLPOP_REDIS_URL): %w", err)
 		}
 	}

@@ -40,10 +40,10 @@ type server struct {
 	cfg    *config
 	log    *zap.Logger
 	broker event.Broker
-	rdb    *goredis.Client // nil on the embedded broker
+	rdb    goredis.UniversalClient // nil on the embedded broker
 	// crm and contactRDB exist when contacts are looked up in the CRM.
 	crm        *contacts.CRM
-	contactRDB *goredis.Client
+	contactRDB goredis.UniversalClient
 	// fwd forwards call records to the CRM, when configured; fwdFile is its
 	// queue on the embedded broker.
 	fwd     *forward.Forwarder
@@ -54,7 +54,10 @@ type server struct {
 	hub     *hub.Hub
 	api     *api.API
 	jwt     *auth.JWT
+	tokens  auth.Verifier // jwt, or auth.Tenants with tenants
 	tickets *auth.Tickets
+	// tenants is the multi-tenant side; nil for a single tenant.
+	tenants *tenants
 	// legacyTokens counts sockets opened with the token in the URL.
 	legacyTokens prometheus.Counter
 	registry     *prometheus.Registry
@@ -78,9 +81,12 @@ type serverOptions struct {
 	directory event.Directory
 	// routes adds a mode's own routes (demo).
 	routes func(s *server, r *httprouter.Router)
-	// registry, when set, is the tenant registry instead of one built from
-	// cfg (tests share one store between nodes).
-	registry tenant.Manager
+	// tenants, when set, serves the tenants it knows beside the default
+	// tenant (the flags' configuration): webhooks at /webhook/{tenant} and
+	// /{tenant}, widget tokens with a tid claim. Nil: the registry cfg
+	// names (--tenants-file, --tenants-redis; tenantreg.go), if any, else
+	// one tenant only.
+	tenants tenant.Directory
 }
 
 // newServer builds a node from cfg and opt.
@@ -94,22 +100,26 @@ func newServer(cfg *config, log *zap.Logger, opt serverOptions) (*server, error)
 	if s.jwt, err = auth.NewJWT(cfg.JWTSecret); err != nil {
 		return nil, err
 	}
+	s.tokens = s.jwt
+	if opt.tenants == nil {
+		// On failure nothing is open yet: no close needed.
+		if opt.tenants, err = s.openTenantRegistry(cfg); err != nil {
+			return nil, err
+		}
+	}
+	if opt.tenants != nil {
+		s.tokens = auth.NewTenants(s.jwt, opt.tenants)
+	}
 	switch {
 	case broker != nil:
 		s.broker = broker
 	case cfg.RedisURL != "":
-		opt, err := redis.ParseURL(cfg.RedisURL)
-		if err != nil {
+		if s.rdb, err = redis.NewClient(cfg.RedisURL); err != nil {
 			return nil, err
 		}
-		s.rdb = goredis.NewClient(opt)
 		s.broker = redis.New(s.rdb, redis.Config{Registerer: s.registry}, log)
 	default:
 		s.broker = memory.New(memory.Config{})
-	}
-	if err := s.openTenantRegistry(cfg, opt.registry); err != nil {
-		s.close()
-		return nil, err
 	}
 	dir, err := s.directory(cfg, opt.directory)
 	if err != nil {
@@ -122,7 +132,7 @@ func newServer(cfg *config, log *zap.Logger, opt serverOptions) (*server, error)
 		return nil, fmt.Errorf("--pbx-url, --pbx-token (CALLPOP_PBX_URL, CALLPOP_PBX_TOKEN): %w", err)
 	}
 	s.loginFailures = guard.NewFailures(webhook.DefaultLoginFailures/60.0, webhook.DefaultLoginFailures, 0)
-	whCfg := webhook.Config{CRMToken: cfg.CRMToken, ContactBudget: cfg.ContactBudget,
+	whCfg := webhook.Config{CRMToken: cfg.CRMToken, ContactBudget: cfg.ContactBudget, Tenants: opt.tenants != nil,
 		OnInvalidToken: func(r *http.Request) { s.loginFailures.Fail(guard.ClientIP(r, cfg.trusted)) }}
 	if cfg.HistoryForwardURL != "" {
 		if err := s.forwarder(cfg); err != nil {
@@ -132,10 +142,7 @@ func newServer(cfg *config, log *zap.Logger, opt serverOptions) (*server, error)
 		whCfg.Forward = s.fwd // only here: a nil *Forwarder in the interface would not be nil
 	}
 	if pbxClient.Configured() { // without a PBX, names stay empty
-		ncfg := names.Config{}
-		if s.rdb != nil { // a nil *Client in the interface would not be nil
-			ncfg.Redis = s.rdb
-		}
+		ncfg := names.Config{Redis: s.rdb} // nil on the embedded broker
 		s.names = names.New(pbxClient, ncfg, log)
 		whCfg.Names = s.names
 	}
@@ -144,9 +151,18 @@ func newServer(cfg *config, log *zap.Logger, opt serverOptions) (*server, error)
 		s.close()
 		return nil, err
 	}
+	if opt.tenants != nil {
+		if err := s.newTenants(cfg, opt.tenants, wh); err != nil {
+			s.close()
+			return nil, err
+		}
+	}
 	origins := cfg.origins.WithTrustedProxies(cfg.trusted)
 	checkOrigin := func(r *http.Request) bool {
 		ok := origins.AllowRequest(r)
+		if id, known := auth.FromContext(r.Context()); !ok && known && id.Tenant != "" && s.tenants != nil {
+			ok = s.tenants.allowOrigin(id.Tenant, r.Header.Get("Origin"))
+		}
 		if !ok {
 			s.refusals.origin("ws", r.Header.Get("Origin"))
 		}
@@ -159,11 +175,23 @@ func newServer(cfg *config, log *zap.Logger, opt serverOptions) (*server, error)
 		}
 		return ok
 	}
-	s.hub = hub.New(hub.Config{CheckOrigin: checkOrigin, MaxSessionsPerUser: cfg.maxSessions},
-		s.broker, log, s.registry)
+	hcfg := hub.Config{CheckOrigin: checkOrigin, MaxSessionsPerUser: cfg.maxSessions}
+	acfg := api.Config{AllowOrigin: allowOrigin, TrustedProxies: cfg.trusted}
+	if s.tenants != nil {
+		hcfg.MaxSessionsFor, hcfg.TenantMetrics = s.tenants.maxSessions, true
+		acfg.PBXFor = s.tenants.pbxFor
+		acfg.AllowTenantOrigin = func(id, origin string) bool {
+			ok := s.tenants.allowOrigin(id, origin)
+			if !ok {
+				s.refusals.origin("api", origin)
+			}
+			return ok
+		}
+	}
+	s.hub = hub.New(hcfg, s.broker, log, s.registry)
 	s.tickets = auth.NewTickets(s.broker, 0)
-	s.api = api.New(api.Config{AllowOrigin: allowOrigin, TrustedProxies: cfg.trusted, Tickets: s.tickets},
-		pbxClient, s.broker, log)
+	acfg.Tickets = s.tickets
+	s.api = api.New(acfg, pbxClient, s.broker, log)
 	s.handler = s.routes(wh, opt.routes)
 	return s, nil
 }
@@ -178,8 +206,9 @@ func (s *server) routes(wh http.Handler, extra func(*server, *httprouter.Router)
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		jsonhttp.Fail(w, jsonhttp.ErrNotFound)
 	})
+	webhookLimit := guard.NewPerIP(s.cfg.webhookRate, int(2*s.cfg.webhookRate)) // one per address, whichever tenant it posts for
 	wh = guard.Wrap(guard.Config{Trusted: s.cfg.trusted, Allow: s.cfg.webhookAllow,
-		Limit: guard.NewPerIP(s.cfg.webhookRate, int(2*s.cfg.webhookRate)), Failures: s.loginFailures,
+		Limit: webhookLimit, Failures: s.loginFailures,
 		OnRefuse: s.refusals.counter("webhook")}, wh)
 	// Widgets before socket tickets sent their token in /ws?token=; they are
 	// served for one more release and counted, so operators know when the
@@ -189,9 +218,13 @@ func (s *server) routes(wh http.Handler, extra func(*server, *httprouter.Router)
 		Help: "Sockets opened with the token in the URL (widgets older than socket tickets); deprecated.",
 	})
 	s.registry.MustRegister(s.legacyTokens)
+	var sockets http.Handler = s.hub
+	if s.tenants != nil {
+		sockets = s.tenants.gate(s.hub)
+	}
 	ws := guard.Wrap(guard.Config{Trusted: s.cfg.trusted,
 		Limit: guard.NewPerIP(s.cfg.connectRate, int(2*s.cfg.connectRate)), OnRefuse: s.refusals.counter("ws")},
-		auth.RequireSocketUser(s.jwt, s.tickets, auth.SocketOptions{Legacy: s.legacyTokens.Inc, Refused: s.refusals.request("ws")}, s.hub))
+		auth.RequireSocketUser(s.tokens, s.tickets, auth.SocketOptions{Legacy: s.legacyTokens.Inc, Refused: s.refusals.request("ws")}, sockets))
 	// The PBX's single entry point, also at / for cabinets that take a host only.
 	r.Handler(http.MethodPost, "/webhook", wh)
 	r.Handler(http.MethodPost, "/", wh)
@@ -207,7 +240,7 @@ func (s *server) routes(wh http.Handler, extra func(*server, *httprouter.Router)
 	getOrHead("/widget.js", widget.Handler(s.cfg.origins.Allow))
 	getOrHead("/widget-panel.js", widget.PanelHandler(s.cfg.origins.Allow))
 	getOrHead("/widget.css", widget.StyleHandler(s.cfg.origins.Allow))
-	for _, rt := range s.api.Routes(s.jwt.RequireUserOr(s.refusals.request("api"))) {
+	for _, rt := range s.api.Routes(auth.RequireUser(s.tokens, s.refusals.request("api"))) {
 		handleWithPathValues(r, rt.Method, rt.Path, rt.Handler)
 	}
 	getOrHead("/healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -218,7 +251,57 @@ func (s *server) routes(wh http.Handler, extra func(*server, *httprouter.Router)
 	if extra != nil {
 		extra(s, r)
 	}
-	return r
+	if s.tenants == nil {
+		return r
+	}
+	// A tenant's PBX posts to /webhook/{tenant} or /{tenant}: paths no route
+	// of the node takes, so they are matched before the router (httprouter
+	// cannot hold a wildcard beside static routes), behind the same guard.
+	tenantWH := guard.Wrap(guard.Config{Trusted: s.cfg.trusted, Allow: s.cfg.webhookAllow,
+		Limit: webhookLimit, Failures: s.loginFailures, OnRefuse: s.refusals.counter("webhook")},
+		http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			id, _ := tenantPath(req.URL.Path)
+			s.tenants.serveWebhook(w, req, id)
+		}))
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method == http.MethodPost && !routed(r, req.URL.Path) {
+			if _, ok := tenantPath(req.URL.Path); ok {
+				tenantWH.ServeHTTP(w, req)
+				return
+			}
+		}
+		r.ServeHTTP(w, req)
+	})
+}
+
+// routed reports whether the router has a route for path, by any method.
+func routed(r *httprouter.Router, path string) bool {
+	for _, m := range []string{http.MethodPost, http.MethodGet, http.MethodPut} {
+		if h, _, _ := r.Lookup(m, path); h != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// newTenants builds the multi-tenant side over dir.
+func (s *server) newTenants(cfg *config, dir tenant.Directory, wh *webhook.Handler) error {
+	var rdb goredis.UniversalClient
+	if cfg.RedisURL != "" {
+		if s.contactRDB == nil {
+			opt, err := redis.ParseClientURL(cfg.RedisURL)
+			if err != nil {
+				return err
+			}
+			opt.ContextTimeoutEnabled = true // as in directory: a stalled Redis must not eat the budget
+			opt.PoolSize = 8
+			s.contactRDB = goredis.NewUniversalClient(opt)
+		}
+		rdb = s.contactRDB
+	}
+	s.tenants = newTenants(dir, s.log, cfg.ContactBudget, rdb)
+	s.tenants.wh = wh
+	return nil
 }
 
 // handleWithPathValues routes method and path — whose {name} segments are
@@ -289,6 +372,12 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 	} else {
 		fwdDone <- nil
 	}
+	tenantsDone := make(chan struct{})
+	if s.tenants != nil {
+		go func() { s.tenants.watch(fctx, s.hub, tenantWatchInterval); close(tenantsDone) }()
+	} else {
+		close(tenantsDone)
+	}
 	namesDone := make(chan error, 1)
 	if s.names != nil {
 		go func() { namesDone <- s.names.Run(fctx) }()
@@ -303,6 +392,7 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 			s.log.Error("history forwarder stopped", zap.Error(err))
 		}
 		<-namesDone // Run returns nil when its context ends
+		<-tenantsDone
 	}
 	s.log.Info("listening", zap.String("addr", ln.Addr().String()), zap.Bool("tls", s.cfg.TLSCert != ""),
 		zap.Bool("redis", s.rdb != nil))
@@ -361,7 +451,7 @@ func (s *server) directory(cfg *config, given event.Directory) (event.Directory,
 	}
 	var cache contacts.Cache // nil: an in-process cache
 	if cfg.RedisURL != "" {
-		opt, err := redis.ParseURL(cfg.RedisURL)
+		opt, err := redis.ParseClientURL(cfg.RedisURL)
 		if err != nil {
 			return nil, err
 		}
@@ -369,7 +459,7 @@ func (s *server) directory(cfg *config, given event.Directory) (event.Directory,
 		// stalled Redis cannot eat the contact budget.
 		opt.ContextTimeoutEnabled = true
 		opt.PoolSize = 8
-		s.contactRDB = goredis.NewClient(opt)
+		s.contactRDB = goredis.NewUniversalClient(opt)
 		cache = rediscache.New(s.contactRDB)
 	}
 	crm, err := contacts.NewCRM(contacts.CRMConfig{
@@ -410,7 +500,10 @@ func (s *server) forwarder(cfg *config) error {
 // close releases the forward queue, the CRM look-up, the broker and the
 // Redis clients; the hub must be shut down first.
 func (s *server) close() {
-	s.tenantReg.close()
+	if s.tenants != nil {
+		s.tenants.close()
+	}
+	s.tenantReg.close() // after the routing side, which reads it
 	if s.fwdFile != nil {
 		_ = s.fwdFile.Close()
 	}

@@ -14,7 +14,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/callpop/callpop/broker/redis"
@@ -132,11 +131,10 @@ func runTenant(ctx context.Context, args []string, getenv func(string) string, s
 func (c *tenantCmd) open() (tenant.Manager, func(), error) {
 	switch {
 	case c.redisURL != "":
-		opt, err := redis.ParseURL(c.redisURL)
+		rdb, err := redis.NewClient(c.redisURL)
 		if err != nil {
 			return nil, nil, fmt.Errorf("--redis-url (CALLPOP_REDIS_URL): %w", err)
 		}
-		rdb := goredis.NewClient(opt)
 		return tredis.New(rdb, tredis.Config{}, zap.NewNop()), func() { _ = rdb.Close() }, nil
 	case c.file != "":
 		st, err := file.Open(c.file, file.Config{}, zap.NewNop())

@@ -23,6 +23,7 @@ import (
 // lives and the admin API's token. Embedded in config.
 type tenantConfig struct {
 	TenantsFile    string
+	TenantsRedis   bool
 	AdminToken     string
 	AdminTokenFile string
 
@@ -31,7 +32,10 @@ type tenantConfig struct {
 
 // tenantFlags registers the registry's settings on f.
 func (c *config) tenantFlags(f *flagSet) {
-	f.String(&c.TenantsFile, "tenants-file", "CALLPOP_TENANTS_FILE", "", "JSON file of the tenant registry on the embedded broker (on Redis the registry is in Redis); empty = single tenant")
+	f.String(&c.TenantsFile, "tenants-file", "CALLPOP_TENANTS_FILE", "", "JSON file of the tenant registry, on the embedded broker; empty = single tenant")
+	// A switch with an environment twin (CALLPOP_TENANTS_REDIS=true), as
+	// container deployments set everything through the environment.
+	f.add("tenants-redis", "CALLPOP_TENANTS_REDIS", "serve the tenant registry kept in Redis (with --redis-url)", (*boolValue)(&c.TenantsRedis))
 	f.String(&c.AdminTokenFile, "admin-token-file", "CALLPOP_ADMIN_TOKEN_FILE", "", "file holding the admin API's token; with neither it nor CALLPOP_ADMIN_TOKEN the admin API is off")
 	f.String(&c.AdminToken, "admin-token", "CALLPOP_ADMIN_TOKEN", "", fmt.Sprintf("the admin API's token, ≥ %d characters: set the environment variable or the file, not the flag (shell history)", admin.MinTokenLen))
 }
@@ -39,7 +43,10 @@ func (c *config) tenantFlags(f *flagSet) {
 // validateTenants checks the registry's settings.
 func (c *config) validateTenants() error {
 	if c.TenantsFile != "" && c.RedisURL != "" {
-		return errors.New("--tenants-file (CALLPOP_TENANTS_FILE): not used with --redis-url, where the registry is in Redis; set one")
+		return errors.New("--tenants-file (CALLPOP_TENANTS_FILE): not with --redis-url, where the registry is in Redis: set --tenants-redis (CALLPOP_TENANTS_REDIS=true) instead")
+	}
+	if c.TenantsRedis && c.RedisURL == "" {
+		return errors.New("--tenants-redis (CALLPOP_TENANTS_REDIS): needs --redis-url (CALLPOP_REDIS_URL); on the embedded broker use --tenants-file")
 	}
 	switch {
 	case c.AdminToken != "" && c.AdminTokenFile != "":
@@ -62,8 +69,8 @@ func (c *config) validateTenants() error {
 	if c.AdminAddr == "" {
 		return errors.New("--admin-token (CALLPOP_ADMIN_TOKEN): the admin API is served on the admin listener; set --admin-addr (CALLPOP_ADMIN_ADDR)")
 	}
-	if c.TenantsFile == "" && c.RedisURL == "" {
-		return errors.New("--admin-token (CALLPOP_ADMIN_TOKEN): the admin API manages the tenant registry; set --tenants-file (CALLPOP_TENANTS_FILE) or --redis-url")
+	if c.TenantsFile == "" && !c.TenantsRedis {
+		return errors.New("--admin-token (CALLPOP_ADMIN_TOKEN): the admin API manages the tenant registry; set --tenants-file (CALLPOP_TENANTS_FILE) or --tenants-redis (CALLPOP_TENANTS_REDIS)")
 	}
 	return nil
 }
@@ -72,6 +79,7 @@ func (c *config) validateTenants() error {
 // goroutine until close.
 type tenantRegistry struct {
 	store tenant.Manager
+	reg   *tenant.Registry        // the store's registry in memory
 	rdb   goredis.UniversalClient // the store's own client on Redis; nil on a file
 	stop  context.CancelFunc
 	done  chan struct{}
@@ -82,25 +90,23 @@ type runner interface {
 	Run(ctx context.Context) error
 }
 
-// openTenantRegistry builds the registry when a tenants file or Redis is
-// configured (given wins: tests share one store between nodes), and starts
-// keeping it current. Without either, s.tenantReg stays nil: the node serves
-// the default tenant only.
-func (s *server) openTenantRegistry(cfg *config, given tenant.Manager) error {
-	t := &tenantRegistry{store: given, done: make(chan struct{})}
+// openTenantRegistry builds the registry cfg names — the file
+// --tenants-file, or Redis with --tenants-redis — and starts keeping it
+// current; its directory is what the node's routing serves. Without either
+// it returns nil: the node serves the default tenant only.
+func (s *server) openTenantRegistry(cfg *config) (tenant.Directory, error) {
+	t := &tenantRegistry{done: make(chan struct{})}
 	log := s.log
-	where := "given"
+	where := ""
 	switch {
-	case given != nil:
-	case cfg.RedisURL != "":
+	case cfg.TenantsRedis:
 		where = "redis"
-		opt, err := redis.ParseURL(cfg.RedisURL)
+		rdb, err := redis.NewClient(cfg.RedisURL)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		opt.PoolSize = 4 // admin writes and reloads only; look-ups are in memory
-		t.rdb = goredis.NewClient(opt)
-		st := tredis.New(t.rdb, tredis.Config{}, log)
+		t.rdb = rdb
+		st := tredis.New(rdb, tredis.Config{}, log)
 		// A short wait: a node starts while Redis is down (Run loads the
 		// registry as soon as it answers).
 		lctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -108,16 +114,16 @@ func (s *server) openTenantRegistry(cfg *config, given tenant.Manager) error {
 			log.Warn("tenant registry not loaded yet; Redis unreachable", zap.Error(err))
 		}
 		cancel()
-		t.store = st
+		t.store, t.reg = st, st.Registry()
 	case cfg.TenantsFile != "":
 		where = "file"
 		st, err := file.Open(cfg.TenantsFile, file.Config{}, log)
 		if err != nil {
-			return fmt.Errorf("--tenants-file (CALLPOP_TENANTS_FILE): %w", err)
+			return nil, fmt.Errorf("--tenants-file (CALLPOP_TENANTS_FILE): %w", err)
 		}
-		t.store = st
+		t.store, t.reg = st, st.Registry()
 	default:
-		return nil
+		return nil, nil
 	}
 	t.store.Watch(logTenantChange(log.Named("tenants")))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -129,25 +135,8 @@ func (s *server) openTenantRegistry(cfg *config, given tenant.Manager) error {
 		}
 	}()
 	s.tenantReg = t
-	log.Info("tenant registry", zap.String("store", where))
-	return nil
-}
-
-// tenantDirectory is what the node's routing reads: a tenant by ID, from
-// memory; nil when the node serves the default tenant only.
-func (s *server) tenantDirectory() tenant.Directory {
-	if s.tenantReg == nil {
-		return nil
-	}
-	return s.tenantReg.directory()
-}
-
-// directory is the registry in memory (the store's Get reads it too).
-func (t *tenantRegistry) directory() tenant.Directory {
-	if r, ok := t.store.(interface{ Registry() *tenant.Registry }); ok {
-		return r.Registry()
-	}
-	return t.store
+	log.Info("tenant registry", zap.String("store", where), zap.Int("tenants", t.reg.Len()))
+	return t.reg, nil
 }
 
 // close stops following changes and releases the store.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -291,7 +292,11 @@ func TestAdminSettingsAreChecked(t *testing.T) {
 		"TokenWithoutRegistry":  {"CALLPOP_ADMIN_TOKEN": leakAdminTok, "CALLPOP_ADMIN_ADDR": "127.0.0.1:0"},
 		"ShortToken":            {"CALLPOP_ADMIN_TOKEN": "short", "CALLPOP_ADMIN_ADDR": "127.0.0.1:0", "CALLPOP_TENANTS_FILE": "t.json"},
 		"FileAndRedis":          {"CALLPOP_TENANTS_FILE": "t.json", "CALLPOP_REDIS_URL": "redis://127.0.0.1:1/0"},
-		"TokenAndTokenFile":     {"CALLPOP_ADMIN_TOKEN": leakAdminTok, "CALLPOP_ADMIN_TOKEN_FILE": "x"},
+		"TenantsRedisNoRedis":   {"CALLPOP_TENANTS_REDIS": "true"},
+		"TenantsRedisNotABool":  {"CALLPOP_TENANTS_REDIS": "yes please", "CALLPOP_REDIS_URL": "redis://127.0.0.1:1/0"},
+		"TokenOnRedisNoRegistry": {"CALLPOP_ADMIN_TOKEN": leakAdminTok, "CALLPOP_ADMIN_ADDR": "127.0.0.1:0",
+			"CALLPOP_REDIS_URL": "redis://127.0.0.1:1/0"},
+		"TokenAndTokenFile": {"CALLPOP_ADMIN_TOKEN": leakAdminTok, "CALLPOP_ADMIN_TOKEN_FILE": "x"},
 	} {
 		env := map[string]string{}
 		for k, v := range base {
@@ -303,6 +308,103 @@ func TestAdminSettingsAreChecked(t *testing.T) {
 		_, err := parseConfig("serve", nil, envOf(env), true)
 		if err == nil || strings.Contains(err.Error(), leakAdminTok) {
 			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// startServe runs `callpop serve` in process with env (over the test
+// secrets and free addresses) until the test ends; it returns the public
+// base URL once /healthz answers.
+func startServe(t *testing.T, env map[string]string) string {
+	t.Helper()
+	all := map[string]string{
+		"CALLPOP_CRM_TOKEN": testCRMToken, "CALLPOP_JWT_SECRET": testSecret, "GOGC": "100",
+		"CALLPOP_ADDR": freeLoopbackAddr(t), "CALLPOP_DATA_DIR": t.TempDir(), "CALLPOP_LOG_LEVEL": "warn",
+	}
+	for k, v := range env {
+		all[k] = v
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve"}, envOf(all), io.Discard, &syncBuffer{}) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	base := "http://" + all["CALLPOP_ADDR"]
+	waitUntil(t, "the node answers", func() bool {
+		resp, err := http.Get(base + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	return base
+}
+
+// waitWebhook posts incoming to path with crmToken every 300 ms until the
+// node answers want: slowly, since each refusal is charged to the
+// address's failed-login budget (10 a minute) and a 429 would hide the
+// answer sought.
+func waitWebhook(t *testing.T, base, path, crmToken string, want int) {
+	t.Helper()
+	var st int
+	var body string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		if st, body = postTo(t, base, path, crmToken, "wait", incoming...); st == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("POST %s: %d %s, want %d within 10 s", path, st, body, want)
+		}
+	}
+}
+
+// incoming is a PBX call notification for the tenant path's PBX.
+var incoming = []string{"cmd", "event", "type", "INCOMING", "user", "andy", "callid", "reg-1", "phone", "79101234567"}
+
+// TestATenantAddedByTheCLIIsServedWithoutARestart: a node serves the file
+// registry; `callpop tenant add` beside it makes the tenant's webhooks
+// accepted, `disable` refuses them again, with no restart.
+func TestATenantAddedByTheCLIIsServedWithoutARestart(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "tenants.json")
+	base := startServe(t, map[string]string{"CALLPOP_TENANTS_FILE": path})
+	if st, _ := postTo(t, base, "/webhook/acme.megapbx.ru", leakTenantCRM, "before", incoming...); st != http.StatusUnauthorized {
+		t.Fatalf("a tenant nobody added: %d, want 401", st)
+	}
+	env := map[string]string{"CALLPOP_TENANTS_FILE": path, "ACME_CRM": leakTenantCRM}
+	mustCLI(t, env, "add", "acme.megapbx.ru", "--crm-token-env", "ACME_CRM")
+	waitWebhook(t, base, "/webhook/acme.megapbx.ru", leakTenantCRM, http.StatusOK)
+	mustCLI(t, env, "disable", "acme.megapbx.ru")
+	waitWebhook(t, base, "/webhook/acme.megapbx.ru", leakTenantCRM, http.StatusUnauthorized)
+	// The default tenant is untouched throughout.
+	if st, body := postTo(t, base, "/webhook", testCRMToken, "default", incoming...); st != http.StatusOK {
+		t.Errorf("default tenant's webhook: %d %s", st, body)
+	}
+}
+
+// TestATenantAddedOnRedisIsServedByEveryNode: two nodes serve the registry
+// in Redis; a tenant added by the CLI is accepted on both, and a rotation
+// with a grace accepts old and new tokens on both.
+func TestATenantAddedOnRedisIsServedByEveryNode(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	env := map[string]string{"CALLPOP_REDIS_URL": srv.URL(), "CALLPOP_TENANTS_REDIS": "true"}
+	nodes := []string{startServe(t, env), startServe(t, env)}
+	cli := map[string]string{"CALLPOP_REDIS_URL": srv.URL(), "ACME_CRM": leakTenantCRM}
+	mustCLI(t, cli, "add", "acme.megapbx.ru", "--crm-token-env", "ACME_CRM")
+	for _, base := range nodes {
+		waitWebhook(t, base, "/webhook/acme.megapbx.ru", leakTenantCRM, http.StatusOK)
+	}
+	next := generatedIn(t, mustCLI(t, cli, "rotate-token", "acme.megapbx.ru", "--grace", "1h"), "crm_token")
+	for i, base := range nodes {
+		waitWebhook(t, base, "/webhook/acme.megapbx.ru", next, http.StatusOK)
+		if st, body := postTo(t, base, "/webhook/acme.megapbx.ru", leakTenantCRM, fmt.Sprintf("old-%d", i), incoming...); st != http.StatusOK {
+			t.Errorf("node %d refuses the old token within its grace: %d %s", i, st, body)
 		}
 	}
 }

@@ -1,0 +1,311 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+
+	"github.com/callpop/callpop/api"
+	"github.com/callpop/callpop/auth"
+	"github.com/callpop/callpop/contacts"
+	"github.com/callpop/callpop/contacts/rediscache"
+	"github.com/callpop/callpop/event"
+	"github.com/callpop/callpop/hub"
+	"github.com/callpop/callpop/internal/jsonhttp"
+	"github.com/callpop/callpop/pbx"
+	"github.com/callpop/callpop/tenant"
+	"github.com/callpop/callpop/webhook"
+)
+
+// Multi-tenant defaults (docs/operations.md "Tenants").
+const (
+	// defaultTenantWebhookRate is a tenant's webhooks per second when its
+	// Limits.WebhookRate is zero, in bursts of twice that: a PBX of a few
+	// hundred managers sends a few a second; one past this is a flood.
+	defaultTenantWebhookRate = 1000
+	// tenantWatchInterval: how often the node looks for disabled tenants
+	// among those it holds sessions of (issue 14: within a second).
+	tenantWatchInterval = time.Second
+	// unknownTenantLabel is the metrics' tenant label of a webhook to a
+	// tenant path nobody owns; "_" cannot start a tenant ID.
+	unknownTenantLabel = "_unknown"
+)
+
+// tenants is the node's multi-tenant side: per tenant, its webhook scope
+// (crm_token, scoped keys, contact look-up, rate), its PBX for /api, its
+// origins and limits. Everything is built from the Directory on first use
+// and rebuilt when the directory answers a new *Tenant; entries are bounded
+// by the directory (prune drops the ones it no longer answers).
+type tenants struct {
+	dir    tenant.Directory
+	log    *zap.Logger
+	wh     *webhook.Handler
+	budget time.Duration           // contact budget
+	rdb    goredis.UniversalClient // contact cache on a cluster; nil: in-process per tenant
+	http   *http.Client            // shared by the tenants' CRM look-ups
+	now    func() time.Time
+
+	unknown *webhook.Scope // refuses every token, in constant time
+
+	mu    sync.Mutex
+	state map[string]*tenantState // by ID; guarded by mu
+}
+
+// tenantState is what one version of a tenant needs at run time.
+type tenantState struct {
+	of      *tenant.Tenant
+	scope   *webhook.Scope
+	pbx     api.PBX
+	crm     *contacts.CRM // nil without a contact URL
+	origins auth.Origins
+	limit   *rate.Limiter
+}
+
+func newTenants(dir tenant.Directory, log *zap.Logger, budget time.Duration, rdb goredis.UniversalClient) *tenants {
+	ts := &tenants{dir: dir, log: log.Named("tenants"), budget: budget, rdb: rdb,
+		http: &http.Client{}, now: time.Now, state: map[string]*tenantState{}}
+	ts.unknown = &webhook.Scope{Label: unknownTenantLabel, TokenOK: func(got string) bool {
+		tokenIn(nil, got, time.Time{}) // the same work as a known tenant's check
+		return false
+	}}
+	return ts
+}
+
+// get returns id's state, built or rebuilt as needed; ok=false for an ID the
+// directory does not know.
+func (ts *tenants) get(id string) (*tenantState, bool) {
+	t, ok := ts.dir.Get(id)
+	if !ok {
+		return nil, false
+	}
+	ts.mu.Lock()
+	st := ts.state[id]
+	if st != nil && st.of == t {
+		ts.mu.Unlock()
+		return st, true
+	}
+	next := ts.build(t)
+	ts.state[id] = next
+	ts.mu.Unlock()
+	if st != nil && st.crm != nil {
+		_ = st.crm.Close()
+	}
+	return next, true
+}
+
+// build makes the state of t. ts.mu is held: it does no I/O.
+func (ts *tenants) build(t *tenant.Tenant) *tenantState {
+	log := ts.log.With(zap.String("tenant", t.ID))
+	st := &tenantState{of: t}
+	enabled := t.Enabled
+	st.scope = &webhook.Scope{Tenant: t.ID, Label: t.ID, TokenOK: func(got string) bool {
+		return tokenIn(t.CRMTokens, got, ts.now()) && enabled
+	}}
+	r := t.Limits.WebhookRate
+	if r <= 0 {
+		r = defaultTenantWebhookRate
+	}
+	st.limit = rate.NewLimiter(rate.Limit(r), int(max(2*r, 1)))
+	st.scope.Admit = st.limit.Allow
+	st.pbx = &pbx.Client{} // answers 503 without a PBX
+	if t.PBXURL != "" {
+		if c, err := pbx.New(pbx.Config{URL: t.PBXURL, Token: t.PBXToken, Logger: log.Named("pbx")}); err == nil {
+			st.pbx = c
+		} else {
+			log.Warn("tenant's PBX URL refused; /api answers 503", zap.Error(err))
+		}
+	}
+	if t.ContactURL != "" {
+		var cache contacts.Cache // nil: the CRM's own in-process cache, this tenant's alone
+		if ts.rdb != nil {
+			cache = scopedCache{rediscache.New(ts.rdb), t.ID}
+		}
+		crm, err := contacts.NewCRM(contacts.CRMConfig{URLTemplate: t.ContactURL, Timeout: ts.budget * 4 / 5, HTTPClient: ts.http}, cache, log)
+		if err == nil {
+			st.crm = crm
+			st.scope.Dir = crm
+		} else {
+			log.Warn("tenant's contact URL refused; contacts unknown", zap.Error(err))
+		}
+	}
+	var err error
+	if st.origins, err = auth.ParseOrigins(strings.Join(t.AllowedOrigins, ",")); err != nil {
+		log.Warn("tenant's allowed origins refused; same origin only", zap.Error(err))
+	}
+	return st
+}
+
+// enabled reports whether id is a tenant the directory knows and enables.
+func (ts *tenants) enabled(id string) bool {
+	t, ok := ts.dir.Get(id)
+	return ok && t.Enabled
+}
+
+// serveWebhook answers a webhook posted to tenant id's path. An unknown,
+// disabled or wrong-token tenant gets the same 401: nobody learns which
+// tenants exist.
+func (ts *tenants) serveWebhook(w http.ResponseWriter, r *http.Request, id string) {
+	st, ok := ts.get(id)
+	if !ok {
+		ts.wh.ServeScoped(w, r, ts.unknown)
+		return
+	}
+	ts.wh.ServeScoped(w, r, st.scope)
+}
+
+// pbxFor is /api's PBX of tenant id: an unconfigured one for a tenant
+// without (or no longer with) a PBX, never the default tenant's.
+func (ts *tenants) pbxFor(id string) api.PBX {
+	if st, ok := ts.get(id); ok {
+		return st.pbx
+	}
+	return &pbx.Client{}
+}
+
+// allowOrigin reports whether tenant id lists origin among its own.
+func (ts *tenants) allowOrigin(id, origin string) bool {
+	st, ok := ts.get(id)
+	return ok && st.of.Enabled && st.origins.Allow(origin)
+}
+
+// maxSessions is tenant id's sessions-per-user cap; 0: the node's.
+func (ts *tenants) maxSessions(id string) int {
+	if t, ok := ts.dir.Get(id); ok {
+		return t.Limits.SessionsPerUser
+	}
+	return 0
+}
+
+// gate refuses a socket whose tenant is no longer enabled (a ticket issued
+// before the tenant was disabled), with the same 401 as a bad ticket.
+func (ts *tenants) gate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id, ok := auth.FromContext(r.Context()); ok && id.Tenant != "" && !ts.enabled(id.Tenant) {
+			jsonhttp.Fail(w, jsonhttp.ErrInvalidToken)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// watch is the node's one hook for tenant changes: every interval it
+// closes the sessions of tenants this node holds sessions of that are
+// disabled or gone (close code 4502), and forgets the state of tenants the
+// directory no longer answers the same. A registry that pushes changes
+// (tenant.Watcher) can call closeDisabled and prune from its callback
+// instead. It returns when ctx ends.
+func (ts *tenants) watch(ctx context.Context, h *hub.Hub, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ts.closeDisabled(h)
+		ts.prune()
+	}
+}
+
+// closeDisabled closes the sessions of every tenant with sessions on h that
+// is no longer enabled.
+func (ts *tenants) closeDisabled(h *hub.Hub) {
+	for _, id := range h.Tenants() {
+		if !ts.enabled(id) {
+			n := h.CloseTenant(id, event.CloseTenantDisabled, "tenant disabled")
+			ts.log.Info("tenant disabled; its sessions closed", zap.String("tenant", id), zap.Int("sessions", n))
+		}
+	}
+}
+
+// prune forgets the state of tenants the directory answers differently.
+func (ts *tenants) prune() {
+	var stale []*tenantState
+	ts.mu.Lock()
+	for id, st := range ts.state {
+		if t, ok := ts.dir.Get(id); !ok || t != st.of {
+			delete(ts.state, id)
+			stale = append(stale, st)
+		}
+	}
+	ts.mu.Unlock()
+	for _, st := range stale {
+		if st.crm != nil {
+			_ = st.crm.Close()
+		}
+	}
+}
+
+// close releases every tenant's look-ups.
+func (ts *tenants) close() {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	for id, st := range ts.state {
+		if st.crm != nil {
+			_ = st.crm.Close()
+		}
+		delete(ts.state, id)
+	}
+}
+
+// tokenIn reports whether got is one of secrets valid at now, comparing
+// every one in constant time over digests, so neither which one matched
+// nor the lengths show in timing.
+func tokenIn(secrets []tenant.Secret, got string, now time.Time) bool {
+	g := sha256.Sum256([]byte(got))
+	ok := 0
+	for _, s := range secrets {
+		want := sha256.Sum256([]byte(s.Value))
+		if subtle.ConstantTimeCompare(g[:], want[:]) == 1 && s.Value != "" && (s.Until.IsZero() || now.Before(s.Until)) {
+			ok = 1
+		}
+	}
+	if len(secrets) == 0 { // as much work as one comparison
+		want := sha256.Sum256(nil)
+		subtle.ConstantTimeCompare(g[:], want[:])
+	}
+	return ok == 1 && got != ""
+}
+
+// scopedCache keeps one tenant's contact answers under its own keys in a
+// cache shared by tenants (Redis): the same number in two tenants is two
+// entries.
+type scopedCache struct {
+	c  contacts.Cache
+	id string
+}
+
+func (s scopedCache) Get(ctx context.Context, phone string) (contacts.Answer, bool, error) {
+	return s.c.Get(ctx, tenant.Key(s.id, phone))
+}
+
+func (s scopedCache) Set(ctx context.Context, phone string, a contacts.Answer, ttl time.Duration) error {
+	return s.c.Set(ctx, tenant.Key(s.id, phone), a, ttl)
+}
+
+// tenantPath returns the tenant ID of a webhook posted to /webhook/{id} or
+// /{id}: an ID is 1–253 characters of [a-z0-9.-].
+func tenantPath(p string) (string, bool) {
+	id, ok := strings.CutPrefix(p, "/webhook/")
+	if !ok {
+		id = strings.TrimPrefix(p, "/")
+	}
+	if id == "" || len(id) > 253 {
+		return "", false
+	}
+	for _, c := range []byte(id) {
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '-') {
+			return "", false
+		}
+	}
+	return id, true
+}
