@@ -221,3 +221,17 @@ func TestGeneratedSecretsAreLongAndDistinct(t *testing.T) {
 		t.Errorf("GenerateSecret: %d chars, distinct %v", len(a), a != b)
 	}
 }
+
+// BenchmarkCRMTokenOK is the crm_token check every webhook makes, during a
+// rotation (two tokens valid).
+func BenchmarkCRMTokenOK(b *testing.B) {
+	now := time.Now()
+	tn := valid()
+	tn.RotateCRMToken("new-crm-token-abcdefgh", now, time.Hour)
+	b.ReportAllocs()
+	for b.Loop() {
+		if !tn.CRMTokenOK("new-crm-token-abcdefgh", now) {
+			b.Fatal("refused")
+		}
+	}
+}

@@ -41,6 +41,7 @@ type config struct {
 	WebhookAllow      string
 	AdminAddr         string
 	DataDir           string
+	tenantConfig      // tenants.go
 
 	webhookRate float64
 	connectRate float64
@@ -98,8 +99,9 @@ func (c *config) flags(f *flagSet, cmd string) {
 	f.Float(&c.webhookRate, "webhook-rate", "CALLPOP_WEBHOOK_RATE", 10000, "webhooks per second per source address (bursts of twice that); 0 = no limit")
 	f.Float(&c.connectRate, "connect-rate", "CALLPOP_CONNECT_RATE", 200, "socket connections per second per client address (bursts of twice that); 0 = no limit")
 	f.String(&c.DataDir, "data-dir", "CALLPOP_DATA_DIR", "./callpop-data", "directory for durable local state (the history forward journal) on the embedded broker")
-	f.String(&c.AdminAddr, "admin-addr", "CALLPOP_ADMIN_ADDR", "", "listen address of the admin listener (pprof); empty = off. Keep it on loopback")
+	f.String(&c.AdminAddr, "admin-addr", "CALLPOP_ADMIN_ADDR", "", "listen address of the admin listener (pprof; the tenant admin API with --admin-token); empty = off. Keep it on loopback")
 	f.Int(&c.maxSessions, "max-sessions-per-user", "CALLPOP_MAX_SESSIONS_PER_USER", 32, "open sockets one user may hold on one node")
+	c.tenantFlags(f)
 }
 
 // parseConfig reads flags from args over the environment from getenv.
@@ -167,6 +169,9 @@ func (c *config) validate(requireSecrets bool) error {
 	}
 	if c.webhookAllow, err = guard.ParsePrefixes(c.WebhookAllow); err != nil {
 		return fmt.Errorf("--webhook-allow (CALLPOP_WEBHOOK_ALLOW): %w", err)
+	}
+	if err := c.validateTenants(); err != nil {
+		return err
 	}
 	// Numbers and durations are checked as they are set (flags.go).
 	return nil

@@ -54,6 +54,7 @@ commands:
   accounts     list the PBX's employees and departments (to map CRM users to PBX logins)
   history      history import --period today: backfill call records from the PBX
   pbxsim       run the simulated PBX alone (--play to play demo calls to --crm-url)
+  tenant       manage the tenant registry: add, list, show, update, enable, disable, rotate-token, delete
   healthcheck  exit 0 when this node's /healthz (--ready: /readyz) answers 200, else 1
   version      print the version, Go version and VCS revision (also --version)
 
@@ -85,6 +86,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	case "healthcheck":
 		return runHealthcheck(ctx, args[1:], getenv, stdout)
+	case "tenant", "tenants":
+		return runTenant(ctx, args[1:], getenv, os.Stdin, stdout)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -109,7 +112,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("--addr (CALLPOP_ADDR): %w", err)
 	}
 	if cfg.AdminAddr != "" {
-		stop, err := serveAdmin(cfg.AdminAddr, log)
+		adminAPI, err := s.adminHandler()
+		if err != nil {
+			ln.Close()
+			s.close()
+			return err
+		}
+		stop, err := serveAdmin(cfg.AdminAddr, log, adminAPI)
 		if err != nil {
 			ln.Close()
 			s.close()
@@ -127,8 +136,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 }
 
 // serveAdmin runs the admin listener: Go's profiler, for "how we profiled"
-// (docs/benchmarks.md). Off by default; it must not face the network.
-func serveAdmin(addr string, log *zap.Logger) (stop func(), err error) {
+// (docs/benchmarks.md), and the tenant admin API under /admin/ when api is
+// not nil. Off by default; it must not face the network.
+func serveAdmin(addr string, log *zap.Logger, api http.Handler) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--admin-addr (CALLPOP_ADMIN_ADDR): %w", err)
@@ -139,9 +149,12 @@ func serveAdmin(addr string, log *zap.Logger) (stop func(), err error) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if api != nil {
+		mux.Handle("/admin/", api)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	log.Info("admin listener (pprof)", zap.String("addr", ln.Addr().String()))
+	log.Info("admin listener (pprof)", zap.String("addr", ln.Addr().String()), zap.Bool("admin_api", api != nil))
 	return func() { _ = srv.Close() }, nil
 }
 

@@ -68,6 +68,8 @@ type server struct {
 
 	// loginFailures is the webhook's failed-login budget per source address.
 	loginFailures *guard.Failures
+	// tenantReg is the tenant registry (tenantreg.go); nil for a single tenant.
+	tenantReg *tenantRegistry
 }
 
 // serverOptions are what a mode or a test adds to what cfg says.
@@ -81,7 +83,9 @@ type serverOptions struct {
 	routes func(s *server, r *httprouter.Router)
 	// tenants, when set, serves the tenants it knows beside the default
 	// tenant (the flags' configuration): webhooks at /webhook/{tenant} and
-	// /{tenant}, widget tokens with a tid claim. Nil: one tenant only.
+	// /{tenant}, widget tokens with a tid claim. Nil: the registry cfg
+	// names (--tenants-file, --tenants-redis; tenantreg.go), if any, else
+	// one tenant only.
 	tenants tenant.Directory
 }
 
@@ -97,6 +101,12 @@ func newServer(cfg *config, log *zap.Logger, opt serverOptions) (*server, error)
 		return nil, err
 	}
 	s.tokens = s.jwt
+	if opt.tenants == nil {
+		// On failure nothing is open yet: no close needed.
+		if opt.tenants, err = s.openTenantRegistry(cfg); err != nil {
+			return nil, err
+		}
+	}
 	if opt.tenants != nil {
 		s.tokens = auth.NewTenants(s.jwt, opt.tenants)
 	}
@@ -493,6 +503,7 @@ func (s *server) close() {
 	if s.tenants != nil {
 		s.tenants.close()
 	}
+	s.tenantReg.close() // after the routing side, which reads it
 	if s.fwdFile != nil {
 		_ = s.fwdFile.Close()
 	}

@@ -250,15 +250,24 @@ func (s *Store) Put(ctx context.Context, t *tenant.Tenant) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-		p.HSet(ctx, s.cfg.Key, t.ID, b)
-		p.Publish(ctx, s.channel, t.ID)
-		return nil
-	}); err != nil {
+	if err := s.rdb.HSet(ctx, s.cfg.Key, t.ID, b).Err(); err != nil {
 		return fmt.Errorf("tenants: %w", err)
 	}
+	s.announce(ctx, t.ID)
 	s.apply(t.ID, b)
 	return nil
+}
+
+// announce tells the other nodes that tenant id changed. It follows the
+// write rather than sharing a MULTI with it: PUBLISH names no key, so on
+// Redis Cluster it could not join the hash's slot, and sent after the write
+// has been acknowledged it can never overtake it. A lost announcement is
+// repaired by the next reload.
+func (s *Store) announce(ctx context.Context, id string) {
+	if err := s.rdb.Publish(ctx, s.channel, id).Err(); err != nil {
+		s.log.Warn("tenant change stored but not announced; other nodes see it at their next reload",
+			zap.String("tenant", id), zap.Error(err))
+	}
 }
 
 // Create stores t if its ID is new, else returns tenant.ErrExists.
@@ -272,17 +281,14 @@ func (s *Store) Create(ctx context.Context, t *tenant.Tenant) error {
 	if err != nil {
 		return err
 	}
-	var added *goredis.BoolCmd
-	if _, err := s.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-		added = p.HSetNX(ctx, s.cfg.Key, t.ID, b)
-		p.Publish(ctx, s.channel, t.ID) // harmless when nothing was added: readers find no change
-		return nil
-	}); err != nil {
+	added, err := s.rdb.HSetNX(ctx, s.cfg.Key, t.ID, b).Result()
+	if err != nil {
 		return fmt.Errorf("tenants: %w", err)
 	}
-	if !added.Val() {
+	if !added {
 		return tenant.ErrExists
 	}
+	s.announce(ctx, t.ID)
 	s.apply(t.ID, b)
 	return nil
 }
@@ -320,7 +326,6 @@ func (s *Store) Update(ctx context.Context, id string, edit func(*tenant.Tenant)
 		}
 		_, err = tx.TxPipelined(ctx, func(p goredis.Pipeliner) error {
 			p.HSet(ctx, s.cfg.Key, id, b)
-			p.Publish(ctx, s.channel, id)
 			return nil
 		})
 		out, stored = t, b
@@ -334,6 +339,7 @@ func (s *Store) Update(ctx context.Context, id string, edit func(*tenant.Tenant)
 		if err != nil {
 			return nil, err
 		}
+		s.announce(ctx, id)
 		s.apply(id, stored)
 		return out, nil
 	}
@@ -342,17 +348,14 @@ func (s *Store) Update(ctx context.Context, id string, edit func(*tenant.Tenant)
 
 // Delete removes tenant id and announces it.
 func (s *Store) Delete(ctx context.Context, id string) error {
-	var n *goredis.IntCmd
-	if _, err := s.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-		n = p.HDel(ctx, s.cfg.Key, id)
-		p.Publish(ctx, s.channel, id)
-		return nil
-	}); err != nil {
+	n, err := s.rdb.HDel(ctx, s.cfg.Key, id).Result()
+	if err != nil {
 		return fmt.Errorf("tenants: %w", err)
 	}
-	if n.Val() == 0 {
+	if n == 0 {
 		return tenant.ErrNotFound
 	}
+	s.announce(ctx, id)
 	s.mu.Lock()
 	s.reg.Remove(id)
 	s.mu.Unlock()
