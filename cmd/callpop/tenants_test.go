@@ -472,3 +472,52 @@ func metricsText(t *testing.T, base string) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
+
+// TestTenantFloodingWebhooksIsLimitedAndOthersAreNot: a tenant over its
+// webhook rate gets 429 JSON with Retry-After; another tenant posting
+// meanwhile is answered 200 every time.
+func TestTenantFloodingWebhooksIsLimitedAndOthersAreNot(t *testing.T) {
+	t.Parallel()
+	flood, floodT := newFakeTenant(t, "flood.example", "Flood")
+	calm, calmT := newFakeTenant(t, "calm.example", "Calm")
+	floodT.Limits.WebhookRate = 5 // bursts of 10
+	floodT.ContactURL, calmT.ContactURL = "", ""
+	n := startTenantNode(t, testConfig(t), nil, tenant.NewStatic(floodT, calmT))
+	var wg sync.WaitGroup
+	statuses := make(chan int, 200)
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 25 {
+				st, body := postTo(t, n.base, "/webhook/flood.example", flood.crmToken, "flood", "cmd", "event", "type", "INCOMING",
+					"user", "andy", "callid", fmt.Sprintf("f%d-%d", w, i), "phone", "79101234567")
+				if st == http.StatusTooManyRequests && body != `{"error":"Too many requests"}` {
+					t.Errorf("429 body %s", body)
+				}
+				statuses <- st
+			}
+		}()
+	}
+	for i := range 20 {
+		if st, body := postTo(t, n.base, "/calm.example", calm.crmToken, "calm", "cmd", "event", "type", "INCOMING",
+			"user", "andy", "callid", fmt.Sprintf("c%d", i), "phone", "79101234567"); st != http.StatusOK {
+			t.Fatalf("calm tenant's webhook %d during the flood: %d %s", i, st, body)
+		}
+	}
+	wg.Wait()
+	close(statuses)
+	count := map[int]int{}
+	for st := range statuses {
+		count[st]++
+	}
+	// 100 posts in well under the 18 s the bucket needs to admit them all.
+	if count[http.StatusTooManyRequests] == 0 || count[http.StatusOK] < 10 || count[http.StatusOK]+count[http.StatusTooManyRequests] != 100 {
+		t.Fatalf("flooding tenant's answers %v: want its burst of 10 (and what refilled) 200, the rest 429", count)
+	}
+	text := metricsText(t, n.base)
+	if !strings.Contains(text, fmt.Sprintf(`callpop_tenant_webhooks_total{status="429",tenant="flood.example"} %d`, count[http.StatusTooManyRequests])) ||
+		!strings.Contains(text, `callpop_tenant_webhooks_total{status="200",tenant="calm.example"} 20`) {
+		t.Errorf("metrics: %s", grepLines(text, "callpop_tenant_webhooks_total"))
+	}
+}
