@@ -294,7 +294,7 @@ func (s *server) newTenants(cfg *config, dir tenant.Directory, wh *webhook.Handl
 		}
 		rdb = s.contactRDB
 	}
-	s.tenants = newTenants(dir, s.log, cfg.ContactBudget, rdb)
+	s.tenants = newTenants(dir, s.log, cfg.ContactBudget, rdb, s.rdb, cfg.DataDir)
 	s.tenants.wh = wh
 	return nil
 }

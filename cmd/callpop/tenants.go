@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/callpop/callpop/contacts"
 	"github.com/callpop/callpop/contacts/rediscache"
 	"github.com/callpop/callpop/event"
+	"github.com/callpop/callpop/forward"
 	"github.com/callpop/callpop/hub"
 	"github.com/callpop/callpop/internal/jsonhttp"
 	"github.com/callpop/callpop/pbx"
@@ -57,6 +59,36 @@ type tenants struct {
 
 	mu    sync.Mutex
 	state map[string]*tenantState // by ID; guarded by mu
+
+	// Forwarding of the tenants' call records: one forwarder each, its queue
+	// in Redis (brokerRDB) or in a journal under dataDir/tenants/<id>,
+	// running until close. Kept across a tenant's updates while its URL
+	// stays; stopped when the URL changes or the tenant is gone.
+	brokerRDB *goredis.Client
+	dataDir   string
+	fwdCtx    context.Context
+	fwdStop   context.CancelFunc
+	fwdMu     sync.Mutex
+	fwds      map[string]*tenantForward // by ID; guarded by fwdMu
+}
+
+// tenantForward is one tenant's running forwarder.
+type tenantForward struct {
+	url    string
+	fwd    *forward.Forwarder
+	file   *forward.FileQueue // nil on Redis
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// stop ends the forwarder's Run and closes its queue; records still queued
+// stay there for the next one.
+func (tf *tenantForward) stop() {
+	tf.cancel()
+	<-tf.done
+	if tf.file != nil {
+		_ = tf.file.Close()
+	}
 }
 
 // tenantState is what one version of a tenant needs at run time.
@@ -69,9 +101,11 @@ type tenantState struct {
 	limit   *rate.Limiter
 }
 
-func newTenants(dir tenant.Directory, log *zap.Logger, budget time.Duration, rdb *goredis.Client) *tenants {
+func newTenants(dir tenant.Directory, log *zap.Logger, budget time.Duration, rdb, brokerRDB *goredis.Client, dataDir string) *tenants {
 	ts := &tenants{dir: dir, log: log.Named("tenants"), budget: budget, rdb: rdb,
-		http: &http.Client{}, now: time.Now, state: map[string]*tenantState{}}
+		http: &http.Client{}, now: time.Now, state: map[string]*tenantState{},
+		brokerRDB: brokerRDB, dataDir: dataDir, fwds: map[string]*tenantForward{}}
+	ts.fwdCtx, ts.fwdStop = context.WithCancel(context.Background())
 	ts.unknown = &webhook.Scope{Label: unknownTenantLabel, TokenOK: func(got string) bool {
 		tokenIn(nil, got, time.Time{}) // the same work as a known tenant's check
 		return false
@@ -88,20 +122,85 @@ func (ts *tenants) get(id string) (*tenantState, bool) {
 	}
 	ts.mu.Lock()
 	st := ts.state[id]
+	ts.mu.Unlock()
 	if st != nil && st.of == t {
-		ts.mu.Unlock()
 		return st, true
 	}
-	next := ts.build(t)
+	next := ts.build(t) // outside the lock: it may open a forward journal
+	ts.mu.Lock()
+	if cur := ts.state[id]; cur != nil && cur.of == t { // another request built it meanwhile
+		ts.mu.Unlock()
+		next.close()
+		return cur, true
+	}
+	old := ts.state[id]
 	ts.state[id] = next
 	ts.mu.Unlock()
-	if st != nil && st.crm != nil {
-		_ = st.crm.Close()
+	if old != nil {
+		old.close()
 	}
 	return next, true
 }
 
-// build makes the state of t. ts.mu is held: it does no I/O.
+// close releases what st holds of its own (the forwarder is the tenant's,
+// shared across versions).
+func (st *tenantState) close() {
+	if st.crm != nil {
+		_ = st.crm.Close()
+	}
+}
+
+// forwarder returns t's running forwarder, started or restarted as its
+// URL asks; nil without a URL, or when its queue cannot be opened (its
+// records are then not forwarded, and the PBX still gets 200).
+func (ts *tenants) forwarder(t *tenant.Tenant, log *zap.Logger) *forward.Forwarder {
+	ts.fwdMu.Lock()
+	defer ts.fwdMu.Unlock()
+	cur := ts.fwds[t.ID]
+	if cur != nil && cur.url == t.HistoryForwardURL {
+		return cur.fwd
+	}
+	if cur != nil {
+		cur.stop()
+		delete(ts.fwds, t.ID)
+	}
+	if t.HistoryForwardURL == "" || ts.fwdCtx.Err() != nil {
+		return nil
+	}
+	tf := &tenantForward{url: t.HistoryForwardURL, done: make(chan struct{})}
+	var q forward.Queue
+	var err error
+	if ts.brokerRDB != nil {
+		// The tenant in the hash tag: its own keys, on one slot.
+		q, err = forward.NewRedisQueue(ts.brokerRDB, forward.RedisConfig{Prefix: "{callpop:forward:" + t.ID + "}:"})
+	} else {
+		tf.file, err = forward.OpenFileQueue(filepath.Join(ts.dataDir, "tenants", t.ID), forward.FileConfig{}, log)
+		q = tf.file
+	}
+	if err == nil {
+		// No registerer: the forward metrics are the default tenant's.
+		tf.fwd, err = forward.New(forward.Config{URL: t.HistoryForwardURL}, q, log, nil)
+	}
+	if err != nil {
+		if tf.file != nil {
+			_ = tf.file.Close()
+		}
+		log.Warn("tenant's history forwarding not started", zap.Error(err))
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ts.fwdCtx)
+	tf.cancel = cancel
+	go func() {
+		defer close(tf.done)
+		if err := tf.fwd.Run(ctx); err != nil {
+			log.Error("tenant's history forwarder stopped", zap.Error(err))
+		}
+	}()
+	ts.fwds[t.ID] = tf
+	return tf.fwd
+}
+
+// build makes the state of t.
 func (ts *tenants) build(t *tenant.Tenant) *tenantState {
 	log := ts.log.With(zap.String("tenant", t.ID))
 	st := &tenantState{of: t}
@@ -135,6 +234,9 @@ func (ts *tenants) build(t *tenant.Tenant) *tenantState {
 		} else {
 			log.Warn("tenant's contact URL refused; contacts unknown", zap.Error(err))
 		}
+	}
+	if f := ts.forwarder(t, log); f != nil { // only here: a nil *Forwarder in the interface would not be nil
+		st.scope.Forward = f
 	}
 	var err error
 	if st.origins, err = auth.ParseOrigins(strings.Join(t.AllowedOrigins, ",")); err != nil {
@@ -239,20 +341,32 @@ func (ts *tenants) prune() {
 	}
 	ts.mu.Unlock()
 	for _, st := range stale {
-		if st.crm != nil {
-			_ = st.crm.Close()
+		st.close()
+	}
+	ts.fwdMu.Lock()
+	for id, tf := range ts.fwds {
+		if _, ok := ts.dir.Get(id); !ok { // a disabled tenant's queue still drains
+			tf.stop()
+			delete(ts.fwds, id)
 		}
 	}
+	ts.fwdMu.Unlock()
 }
 
-// close releases every tenant's look-ups.
+// close stops every tenant's forwarder and releases its look-ups. No
+// webhook may be served any more.
 func (ts *tenants) close() {
+	ts.fwdStop()
+	ts.fwdMu.Lock()
+	for id, tf := range ts.fwds {
+		tf.stop()
+		delete(ts.fwds, id)
+	}
+	ts.fwdMu.Unlock()
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	for id, st := range ts.state {
-		if st.crm != nil {
-			_ = st.crm.Close()
-		}
+		st.close()
 		delete(ts.state, id)
 	}
 }

@@ -38,6 +38,7 @@ import (
 type fakeTenant struct {
 	id, crmToken, jwtSecret, origin string
 	contactName                     string // what its CRM answers for every number
+	sink                            *crmSink
 
 	mu       sync.Mutex
 	lookups  []string // phone numbers its CRM was asked for
@@ -73,8 +74,11 @@ func newFakeTenant(t *testing.T, id, name string) (*fakeTenant, *tenant.Tenant) 
 		_ = json.NewEncoder(w).Encode(map[string]string{"callid": "pbx-" + id})
 	}))
 	t.Cleanup(pbxSrv.Close)
+	sink, sinkURL := newCRMSink(t)
+	ft.sink = sink
 	return ft, &tenant.Tenant{
-		ID: id, Enabled: true,
+		HistoryForwardURL: sinkURL + "/records",
+		ID:                id, Enabled: true,
 		CRMTokens:  []tenant.Secret{{Value: ft.crmToken}},
 		JWTSecrets: []tenant.Secret{{Value: ft.jwtSecret}},
 		PBXURL:     pbxSrv.URL + "/sys/crm_api.wcgp", PBXToken: "pbx-" + id,
@@ -389,13 +393,21 @@ func testTenantsIsolated(t *testing.T, kind string) {
 		t.Errorf("acme's token from acme's origin: %d, want 200", st)
 	}
 
-	// Forwarding: the default tenant's CRM receives its record only.
-	sink.waitFor(t, "c1")
-	sink.mu.Lock()
-	if len(sink.seen) != 1 || sink.seen[0]["contact"] != nil {
-		t.Errorf("the default tenant's CRM received %v, want its one record (without a tenant's contact)", sink.seen)
+	// Forwarding: each tenant's CRM receives its own record only, the
+	// default tenant's too.
+	for s, contact := range map[*crmSink]any{sink: nil, acme.sink: "Acme Ltd", globex.sink: "Globex Corp"} {
+		s.waitFor(t, "c1")
+		s.mu.Lock()
+		var got any
+		if len(s.seen) == 1 {
+			c, _ := s.seen[0]["contact"].(map[string]any)
+			got = c["name"]
+		}
+		if len(s.seen) != 1 || got != contact {
+			t.Errorf("a CRM expecting the record with contact %v received %v", contact, s.seen)
+		}
+		s.mu.Unlock()
 	}
-	sink.mu.Unlock()
 
 	// Disabling acme closes its sockets with 4502 on every node and 401s
 	// its webhooks as an unknown tenant's; globex is untouched.
