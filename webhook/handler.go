@@ -91,6 +91,10 @@ type Scope struct {
 	// Label is the tenant's value of callpop_tenant_webhooks_total's tenant
 	// label; "" counts nothing there. It must come from a bounded set.
 	Label string
+	// OnInvalidToken, when set, is called for every webhook of the scope
+	// answered 401 instead of Config.OnInvalidToken (a tenant's failures
+	// charge a budget of its own).
+	OnInvalidToken func(r *http.Request)
 }
 
 // Handler serves POST /webhook.
@@ -151,7 +155,10 @@ func (h *Handler) ServeScoped(w http.ResponseWriter, r *http.Request, sc *Scope)
 		headerToken = auth.BearerToken(r)
 	}
 	badToken := func() {
-		if h.cfg.OnInvalidToken != nil {
+		switch {
+		case sc.OnInvalidToken != nil:
+			sc.OnInvalidToken(r)
+		case h.cfg.OnInvalidToken != nil:
 			h.cfg.OnInvalidToken(r)
 		}
 		fail(jsonhttp.ErrInvalidToken)

@@ -21,6 +21,7 @@ import (
 	"github.com/callpop/callpop/event"
 	"github.com/callpop/callpop/forward"
 	"github.com/callpop/callpop/hub"
+	"github.com/callpop/callpop/internal/guard"
 	"github.com/callpop/callpop/internal/jsonhttp"
 	"github.com/callpop/callpop/pbx"
 	"github.com/callpop/callpop/tenant"
@@ -39,6 +40,9 @@ const (
 	// unknownTenantLabel is the metrics' tenant label of a webhook to a
 	// tenant path nobody owns; "_" cannot start a tenant ID.
 	unknownTenantLabel = "_unknown"
+	// tenantFailureAddrs bounds the addresses one tenant's failed-login
+	// budget remembers (about 150 bytes each; see guard.Failures).
+	tenantFailureAddrs = 256
 )
 
 // tenants is the node's multi-tenant side: per tenant, its webhook scope
@@ -59,6 +63,15 @@ type tenants struct {
 
 	mu    sync.Mutex
 	state map[string]*tenantState // by ID; guarded by mu
+
+	// Failed logins: a tenant's wrong crm_tokens charge a budget per address
+	// of that tenant's own, so one tenant's stale token (or a disabled
+	// tenant's PBX still posting) never blocks another tenant posting from
+	// the same PBX servers. Webhooks to unknown tenants charge guard.
+	guard    guard.Config               // Trusted and OnRefuse of the webhook's guard
+	unknownH http.Handler               // webhooks to unknown tenants, behind the node's shared budget
+	fails    map[string]http.Handler    // by tenant ID: its webhooks behind its budget; guarded by mu
+	failures map[string]*guard.Failures // by tenant ID: that budget; guarded by mu
 
 	// Forwarding of the tenants' call records: one forwarder each, its queue
 	// in Redis (brokerRDB) or in a journal under dataDir/tenants/<id>,
@@ -110,7 +123,46 @@ func newTenants(dir tenant.Directory, log *zap.Logger, budget time.Duration, rdb
 		tokenIn(nil, got, time.Time{}) // the same work as a known tenant's check
 		return false
 	}}
+	ts.fails, ts.failures = map[string]http.Handler{}, map[string]*guard.Failures{}
 	return ts
+}
+
+// setGuard sets how webhooks are guarded: cfg's Trusted and OnRefuse for
+// every tenant; unknown tenant paths share one budget, apart from the
+// default tenant's (a removed tenant's PBX still posting blocks nobody
+// else).
+func (ts *tenants) setGuard(cfg guard.Config) {
+	ts.guard = guard.Config{Trusted: cfg.Trusted, OnRefuse: cfg.OnRefuse}
+	u := ts.guard
+	u.Failures = guard.NewFailures(webhook.DefaultLoginFailures/60.0, webhook.DefaultLoginFailures, 0)
+	ts.unknown.OnInvalidToken = func(r *http.Request) { u.Failures.Fail(guard.ClientIP(r, u.Trusted)) }
+	ts.unknownH = guard.Wrap(u, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ts.wh.ServeScoped(w, r, ts.unknown)
+	}))
+}
+
+// guarded returns tenant id's webhook handler behind its own failed-login
+// budget, made once per tenant.
+func (ts *tenants) guarded(id string) http.Handler {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if h := ts.fails[id]; h != nil {
+		return h
+	}
+	cfg := ts.guard
+	cfg.Failures = guard.NewFailures(webhook.DefaultLoginFailures/60.0, webhook.DefaultLoginFailures, tenantFailureAddrs)
+	h := guard.Wrap(cfg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st, ok := ts.get(id)
+		if !ok { // removed meanwhile
+			ts.wh.ServeScoped(w, r, ts.unknown)
+			return
+		}
+		ts.wh.ServeScoped(w, r, st.scope)
+	}))
+	ts.fails[id] = h
+	failures := cfg.Failures
+	ts.failures[id] = failures
+	return h
 }
 
 // get returns id's state, built or rebuilt as needed; ok=false for an ID the
@@ -207,7 +259,7 @@ func (ts *tenants) build(t *tenant.Tenant) *tenantState {
 	enabled := t.Enabled
 	st.scope = &webhook.Scope{Tenant: t.ID, Label: t.ID, TokenOK: func(got string) bool {
 		return tokenIn(t.CRMTokens, got, ts.now()) && enabled
-	}}
+	}, OnInvalidToken: func(r *http.Request) { ts.fail(t.ID, r) }}
 	r := t.Limits.WebhookRate
 	if r <= 0 {
 		r = defaultTenantWebhookRate
@@ -255,12 +307,19 @@ func (ts *tenants) enabled(id string) bool {
 // disabled or wrong-token tenant gets the same 401: nobody learns which
 // tenants exist.
 func (ts *tenants) serveWebhook(w http.ResponseWriter, r *http.Request, id string) {
-	st, ok := ts.get(id)
-	if !ok {
-		ts.wh.ServeScoped(w, r, ts.unknown)
+	if _, ok := ts.dir.Get(id); !ok {
+		ts.unknownH.ServeHTTP(w, r)
 		return
 	}
-	ts.wh.ServeScoped(w, r, st.scope)
+	ts.guarded(id).ServeHTTP(w, r)
+}
+
+// fail charges a wrong crm_token to tenant id's budget for r's address.
+func (ts *tenants) fail(id string, r *http.Request) {
+	ts.mu.Lock()
+	f := ts.failures[id]
+	ts.mu.Unlock()
+	f.Fail(guard.ClientIP(r, ts.guard.Trusted)) // a nil *Failures charges nothing
 }
 
 // pbxFor is /api's PBX of tenant id: an unconfigured one for a tenant
@@ -337,6 +396,12 @@ func (ts *tenants) prune() {
 		if t, ok := ts.dir.Get(id); !ok || t != st.of {
 			delete(ts.state, id)
 			stale = append(stale, st)
+		}
+	}
+	for id := range ts.fails {
+		if _, ok := ts.dir.Get(id); !ok {
+			delete(ts.fails, id)
+			delete(ts.failures, id)
 		}
 	}
 	ts.mu.Unlock()

@@ -533,3 +533,47 @@ func TestTenantFloodingWebhooksIsLimitedAndOthersAreNot(t *testing.T) {
 		t.Errorf("metrics: %s", grepLines(text, "callpop_tenant_webhooks_total"))
 	}
 }
+
+// TestOneTenantsFailedLoginsBlockNoOtherTenant: the PBX servers post for
+// every tenant from the same addresses, so a disabled tenant's PBX still
+// posting (or one with a stale crm_token) spends a failed-login budget of
+// that tenant's own: it ends in 429, while other tenants and the default
+// one, from the same address, are still served; so are they after a flood
+// of unknown tenant paths (a removed tenant's PBX, or a probe), which
+// spends a budget of unknown paths' own.
+func TestOneTenantsFailedLoginsBlockNoOtherTenant(t *testing.T) {
+	t.Parallel()
+	stale, staleT := newFakeTenant(t, "stale.example", "Stale")
+	ok, okT := newFakeTenant(t, "ok.example", "Ok")
+	staleT.ContactURL, okT.ContactURL, staleT.HistoryForwardURL, okT.HistoryForwardURL = "", "", "", ""
+	n := startTenantNode(t, testConfig(t), nil, tenant.NewStatic(staleT, okT))
+	ev := func(callid string) []string {
+		return []string{"cmd", "event", "type", "INCOMING", "user", "andy", "callid", callid, "phone", "79101234567"}
+	}
+	var got []int
+	for i := range 15 {
+		st, _ := postTo(t, n.base, "/webhook/stale.example", "rotated-away-0123456789", "stale", ev(fmt.Sprint("s", i))...)
+		got = append(got, st)
+	}
+	if got[0] != http.StatusUnauthorized || got[14] != http.StatusTooManyRequests {
+		t.Fatalf("stale tenant's answers %v: want 401s, then 429 once its budget is spent", got)
+	}
+	if st, body := postTo(t, n.base, "/webhook/stale.example", stale.crmToken, "stale-right", ev("s-right")...); st != http.StatusTooManyRequests {
+		t.Fatalf("the stale tenant from its blocked address: %d %s, want 429 until its budget refills", st, body)
+	}
+	for i := range 15 { // someone probing tenant IDs, from the same address
+		postTo(t, n.base, fmt.Sprintf("/webhook/probe%d.example", i), "guess-0123456789", "probe", ev("p")...)
+	}
+	if st, body := postTo(t, n.base, "/ok.example", ok.crmToken, "ok-1", ev("o1")...); st != http.StatusOK {
+		t.Fatalf("another tenant from the same address: %d %s", st, body)
+	}
+	if st, body := postTo(t, n.base, "/webhook/ok.example", ok.crmToken, "ok-2", ev("o2")...); st != http.StatusOK {
+		t.Fatalf("another tenant from the same address: %d %s", st, body)
+	}
+	if st, body := postTo(t, n.base, "/webhook", testCRMToken, "default-1", ev("d1")...); st != http.StatusOK {
+		t.Fatalf("the default tenant from the same address: %d %s", st, body)
+	}
+	if st, _ := postTo(t, n.base, "/webhook/probe99.example", "guess-0123456789", "probe", ev("p")...); st != http.StatusTooManyRequests {
+		t.Fatalf("the probing address on unknown paths: %d, want 429", st)
+	}
+}
