@@ -40,6 +40,10 @@ const (
 	// unknownTenantLabel is the metrics' tenant label of a webhook to a
 	// tenant path nobody owns; "_" cannot start a tenant ID.
 	unknownTenantLabel = "_unknown"
+	// tenantContactCacheSize numbers are cached per tenant on the embedded
+	// broker (contacts.DefaultMemoryCacheSize for the default tenant): a
+	// day's callers of a small company.
+	tenantContactCacheSize = 1000
 	// tenantFailureAddrs bounds the addresses one tenant's failed-login
 	// budget remembers (about 150 bytes each; see guard.Failures).
 	tenantFailureAddrs = 256
@@ -275,7 +279,10 @@ func (ts *tenants) build(t *tenant.Tenant) *tenantState {
 		}
 	}
 	if t.ContactURL != "" {
-		var cache contacts.Cache // nil: the CRM's own in-process cache, this tenant's alone
+		// In Redis under the tenant's keys on a cluster; else an in-process
+		// cache of this tenant's alone, smaller than the default tenant's so
+		// that many tenants on one node stay bounded.
+		var cache contacts.Cache = contacts.NewMemoryCache(contacts.MemoryCacheConfig{Size: tenantContactCacheSize})
 		if ts.rdb != nil {
 			cache = scopedCache{rediscache.New(ts.rdb), t.ID}
 		}
