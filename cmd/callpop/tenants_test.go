@@ -454,6 +454,13 @@ func testTenantsIsolated(t *testing.T, kind string) {
 	if !strings.Contains(metricsText(t, a.base), `callpop_tenant_webhooks_total{status="200",tenant="acme.example"} 4`) {
 		t.Errorf("node a's acme webhooks: %s", grepLines(metricsText(t, a.base), "callpop_tenant_webhooks_total"))
 	}
+	if text := metricsText(t, a.base); !strings.Contains(text, `callpop_tenant_webhook_duration_seconds_count{tenant="acme.example"} 4`) {
+		t.Errorf("node a's acme webhook durations: %s", grepLines(text, "callpop_tenant_webhook_duration_seconds"))
+	}
+	if text := metricsText(t, b.base); !regexp.MustCompile(`callpop_tenant_frame_delay_seconds_count\{tenant="globex.example"\} [1-9]`).MatchString(text) ||
+		!regexp.MustCompile(`callpop_tenant_sessions\{tenant="globex.example"\} 1`).MatchString(text) {
+		t.Errorf("node b's globex series: %s", grepLines(text, "globex"))
+	}
 
 	// Logs: a line about one tenant's request names that tenant only.
 	for _, n := range []*tenantNode{a, b} {
