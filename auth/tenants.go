@@ -32,6 +32,8 @@ type Tenants struct {
 
 	mu   sync.Mutex
 	keys map[string]parsedKeys // by tenant ID; one entry per tenant that verified a token; guarded by mu
+
+	jwks *jwks // the tenants' JWKS URLs' key sets
 }
 
 // parsedKeys are a tenant's PEM keys, parsed once per version of the tenant.
@@ -55,6 +57,7 @@ func NewTenants(def *JWT, dir tenant.Directory) *Tenants {
 		),
 		now:  time.Now,
 		keys: map[string]parsedKeys{},
+		jwks: newJWKS(),
 	}
 }
 
@@ -81,7 +84,8 @@ func (v *Tenants) Verify(token string) (Identity, error) {
 	now := v.now()
 	var claims tenantClaims
 	_, err := v.parser.ParseWithClaims(token, &claims, func(tok *jwt.Token) (any, error) {
-		return v.keysFor(t, tok.Method, now)
+		kid, _ := tok.Header["kid"].(string)
+		return v.keysFor(t, tok.Method, kid, now)
 	})
 	if err != nil {
 		return Identity{}, fmt.Errorf("%w: %w", ErrBadToken, err)
@@ -101,8 +105,14 @@ func (v *Tenants) Verify(token string) (Identity, error) {
 
 // keysFor returns t's keys for method only: an HS256 token is checked
 // against secrets, never a public key's bytes (the algorithm-confusion
-// attack), and an RS256 one against RSA keys only.
-func (v *Tenants) keysFor(t *tenant.Tenant, method jwt.SigningMethod, now time.Time) (jwt.VerificationKeySet, error) {
+// attack), and an RS256 one against RSA keys only. Public keys come from
+// the tenant's PEM keys and its JWKS URL's set (those with kid, when the
+// token names one).
+func (v *Tenants) keysFor(t *tenant.Tenant, method jwt.SigningMethod, kid string, now time.Time) (jwt.VerificationKeySet, error) {
+	var fetched []any
+	if t.JWKSURL != "" && method.Alg() != jwt.SigningMethodHS256.Alg() {
+		fetched = v.jwks.keys(t.JWKSURL, kid)
+	}
 	var set jwt.VerificationKeySet
 	switch method.Alg() {
 	case jwt.SigningMethodHS256.Alg():
@@ -115,9 +125,19 @@ func (v *Tenants) keysFor(t *tenant.Tenant, method jwt.SigningMethod, now time.T
 		for _, k := range v.parsed(t).rsa {
 			set.Keys = append(set.Keys, k)
 		}
+		for _, k := range fetched {
+			if k, ok := k.(*rsa.PublicKey); ok {
+				set.Keys = append(set.Keys, k)
+			}
+		}
 	case jwt.SigningMethodES256.Alg():
 		for _, k := range v.parsed(t).ec {
 			if k.Curve.Params().Name == "P-256" {
+				set.Keys = append(set.Keys, k)
+			}
+		}
+		for _, k := range fetched {
+			if k, ok := k.(*ecdsa.PublicKey); ok {
 				set.Keys = append(set.Keys, k)
 			}
 		}

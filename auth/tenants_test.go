@@ -6,8 +6,14 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -115,5 +121,62 @@ func TestTenantTokensVerifyWithTheirOwnKeysOnly(t *testing.T) {
 		if id, err := v.Verify(tok); !errors.Is(err, auth.ErrBadToken) {
 			t.Errorf("%s: verified as %+v (err %v), want ErrBadToken", name, id, err)
 		}
+	}
+}
+
+// A tenant's JWKS URL supplies its RS256/ES256 keys: fetched once and
+// cached; a token whose kid the set lacks is refused and fetches again at
+// most once per 30 s; a key of one tenant's set never verifies for another.
+func TestTenantJWKSKeysAreFetchedOnceAndBounded(t *testing.T) {
+	t.Parallel()
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	b64 := func(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+	var fetches atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fetches.Add(1)
+		_ = json.NewEncoder(w).Encode(map[string]any{"keys": []map[string]string{
+			{"kty": "RSA", "kid": "r1", "use": "sig", "n": b64(rsaKey.N.Bytes()), "e": b64(big.NewInt(int64(rsaKey.E)).Bytes())},
+			{"kty": "EC", "kid": "e1", "crv": "P-256", "x": b64(ecKey.X.FillBytes(make([]byte, 32))), "y": b64(ecKey.Y.FillBytes(make([]byte, 32)))},
+		}})
+	}))
+	t.Cleanup(srv.Close)
+	dir := tenant.NewStatic(
+		&tenant.Tenant{ID: "saas-a.example", Enabled: true, JWKSURL: srv.URL},
+		&tenant.Tenant{ID: "plain.example", Enabled: true, JWTSecrets: []tenant.Secret{{Value: otherSecret}}},
+	)
+	def, _ := auth.NewJWT(defaultSecret)
+	v := auth.NewTenants(def, dir)
+	withKid := func(m jwt.SigningMethod, key any, kid, tid string) string {
+		tok := jwt.NewWithClaims(m, jwt.MapClaims{"sub": "andy", "tid": tid, "exp": time.Now().Add(time.Hour).Unix()})
+		tok.Header["kid"] = kid
+		s, err := tok.SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	for _, tok := range []string{
+		withKid(jwt.SigningMethodRS256, rsaKey, "r1", "saas-a.example"),
+		withKid(jwt.SigningMethodES256, ecKey, "e1", "saas-a.example"),
+		withKid(jwt.SigningMethodRS256, rsaKey, "", "saas-a.example"),
+	} {
+		if id, err := v.Verify(tok); err != nil || id.Key != "saas-a.example/andy" {
+			t.Fatalf("JWKS-signed token: %+v %v", id, err)
+		}
+	}
+	if n := fetches.Load(); n != 1 {
+		t.Fatalf("%d fetches for three tokens, want 1", n)
+	}
+	for range 5 {
+		if _, err := v.Verify(withKid(jwt.SigningMethodRS256, rsaKey, "unknown", "saas-a.example")); !errors.Is(err, auth.ErrBadToken) {
+			t.Fatalf("token with an unknown kid: %v", err)
+		}
+	}
+	if n := fetches.Load(); n != 1 {
+		t.Fatalf("%d fetches after five unknown kids within 30 s of the first, want still 1", n)
+	}
+	if _, err := v.Verify(withKid(jwt.SigningMethodRS256, rsaKey, "r1", "plain.example")); !errors.Is(err, auth.ErrBadToken) {
+		t.Fatalf("the SaaS key verified for a tenant without it: %v", err)
 	}
 }

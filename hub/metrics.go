@@ -15,6 +15,7 @@ type metrics struct {
 	// shared no-op ones.
 	tenantSessions *prometheus.GaugeVec
 	tenantFrames   *prometheus.CounterVec
+	tenantWritten  *prometheus.SummaryVec
 	tenantMu       sync.Mutex
 	tenants        map[string]*tenantMetrics // guarded by tenantMu
 	off            *tenantMetrics
@@ -42,6 +43,7 @@ type metrics struct {
 type tenantMetrics struct {
 	sessions prometheus.Gauge
 	frames   prometheus.Counter
+	written  prometheus.Observer // delay to "written": a sum and a count, no buckets
 }
 
 // DefaultTenantLabel is the default tenant's value of the tenant label: "_"
@@ -61,19 +63,22 @@ func (m *metrics) tenant(id string, on bool) *tenantMetrics {
 	defer m.tenantMu.Unlock()
 	t := m.tenants[label]
 	if t == nil {
-		t = &tenantMetrics{sessions: m.tenantSessions.WithLabelValues(label), frames: m.tenantFrames.WithLabelValues(label)}
+		t = &tenantMetrics{sessions: m.tenantSessions.WithLabelValues(label), frames: m.tenantFrames.WithLabelValues(label),
+			written: m.tenantWritten.WithLabelValues(label)}
 		m.tenants[label] = t
 	}
 	return t
 }
 
-// observe records a frame's delay at stage, measured from the time in its id.
-func (m *metrics) observe(stage string, id event.ID) {
+// observe records a frame's delay at stage, measured from the time in its id,
+// and returns it in seconds (-1 for an id without a time).
+func (m *metrics) observe(stage string, id event.ID) float64 {
 	if id.MS == 0 {
-		return
+		return -1
 	}
-	d := time.Since(time.UnixMilli(int64(id.MS)))
-	m.delay.WithLabelValues(stage).Observe(max(d, 0).Seconds())
+	d := max(time.Since(time.UnixMilli(int64(id.MS))), 0).Seconds()
+	m.delay.WithLabelValues(stage).Observe(d)
+	return d
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -84,9 +89,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		tenantFrames: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "callpop_tenant_frames_sent_total", Help: "Live frames written to sessions, by tenant (_default: the default tenant).",
 		}, []string{"tenant"}),
+		// A sum and a count per tenant, no quantiles or buckets: the mean
+		// delay by tenant at two series each; the distribution is
+		// callpop_frame_delay_seconds's, for the whole node.
+		tenantWritten: prometheus.NewSummaryVec(prometheus.SummaryOpts{
+			Name: "callpop_tenant_frame_delay_seconds",
+			Help: "Time from a frame's publication to its write to a socket, by tenant (sum and count: the mean).",
+		}, []string{"tenant"}),
 		tenants: map[string]*tenantMetrics{},
 		off: &tenantMetrics{sessions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "unregistered"}),
-			frames: prometheus.NewCounter(prometheus.CounterOpts{Name: "unregistered"})},
+			frames:  prometheus.NewCounter(prometheus.CounterOpts{Name: "unregistered"}),
+			written: prometheus.NewSummary(prometheus.SummaryOpts{Name: "unregistered"})},
 		sessions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "callpop_sessions", Help: "Open WebSocket sessions on this node."}),
 		users:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "callpop_users_online", Help: "Users with at least one session on this node."}),
 		frames:   prometheus.NewCounter(prometheus.CounterOpts{Name: "callpop_frames_sent_total", Help: "Live call and history frames written to sessions."}),
@@ -125,7 +138,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.delay.WithLabelValues(stage)
 	}
 	if reg != nil {
-		reg.MustRegister(m.tenantSessions, m.tenantFrames)
+		reg.MustRegister(m.tenantSessions, m.tenantFrames, m.tenantWritten)
 		reg.MustRegister(m.sessions, m.users, m.frames, m.acks, m.acksIgnored, m.acksUnstyled, m.dropped, m.refused, m.resumes, m.delay)
 	}
 	return m

@@ -156,7 +156,9 @@ func (s *session) flush() {
 		for _, m := range batch {
 			if first.Less(m.ID) && !s.last.Less(m.ID) {
 				first = m.ID
-				s.hub.metrics.observe("written", m.ID)
+				if d := s.hub.metrics.observe("written", m.ID); d >= 0 {
+					s.tenant.written.Observe(d)
+				}
 			}
 		}
 	}

@@ -91,6 +91,10 @@ type Scope struct {
 	// Label is the tenant's value of callpop_tenant_webhooks_total's tenant
 	// label; "" counts nothing there. It must come from a bounded set.
 	Label string
+	// OnInvalidToken, when set, is called for every webhook of the scope
+	// answered 401 instead of Config.OnInvalidToken (a tenant's failures
+	// charge a budget of its own).
+	OnInvalidToken func(r *http.Request)
 }
 
 // Handler serves POST /webhook.
@@ -151,7 +155,10 @@ func (h *Handler) ServeScoped(w http.ResponseWriter, r *http.Request, sc *Scope)
 		headerToken = auth.BearerToken(r)
 	}
 	badToken := func() {
-		if h.cfg.OnInvalidToken != nil {
+		switch {
+		case sc.OnInvalidToken != nil:
+			sc.OnInvalidToken(r)
+		case h.cfg.OnInvalidToken != nil:
 			h.cfg.OnInvalidToken(r)
 		}
 		fail(jsonhttp.ErrInvalidToken)
@@ -391,6 +398,7 @@ func newRequestID() string {
 type metrics struct {
 	requests        *prometheus.CounterVec
 	tenants         *prometheus.CounterVec // by tenant and status; labels from Scope.Label
+	tenantDuration  *prometheus.SummaryVec // by tenant: sum and count, no buckets
 	latency         *prometheus.HistogramVec
 	contactTimeouts prometheus.Counter
 	publish         prometheus.Histogram
@@ -410,6 +418,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "callpop_tenant_webhooks_total",
 			Help: "PBX webhooks by tenant (_default, a tenant ID, _unknown for a tenant path nobody owns) and HTTP status.",
 		}, []string{"tenant", "status"}),
+		// A sum and a count per tenant: the mean by tenant at two series
+		// each; the distribution is callpop_webhook_duration_seconds's.
+		tenantDuration: prometheus.NewSummaryVec(prometheus.SummaryOpts{
+			Name: "callpop_tenant_webhook_duration_seconds",
+			Help: "Time from a webhook's arrival to its answer, by tenant (sum and count: the mean).",
+		}, []string{"tenant"}),
 		contactTimeouts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "callpop_contact_lookup_timeouts_total", Help: "Contact look-ups that ran over the budget.",
 		}),
@@ -429,7 +443,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.latency.WithLabelValues(cmd)
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.tenants, m.latency, m.contactTimeouts, m.publish)
+		reg.MustRegister(m.requests, m.tenants, m.tenantDuration, m.latency, m.contactTimeouts, m.publish)
 	}
 	return m
 }
@@ -447,5 +461,6 @@ func (m *metrics) observe(cmd string, status int, tenantLabel string, d time.Dur
 	m.latency.WithLabelValues(cmd).Observe(d.Seconds())
 	if tenantLabel != "" {
 		m.tenants.WithLabelValues(tenantLabel, strconv.Itoa(status)).Inc()
+		m.tenantDuration.WithLabelValues(tenantLabel).Observe(d.Seconds())
 	}
 }

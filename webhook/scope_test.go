@@ -60,7 +60,11 @@ func TestScopedWebhookReachesOnlyTheTenantsUser(t *testing.T) {
 		t.Fatalf("frames by user key %v, want one each", got)
 	}
 	admit = false
-	checkAnswer(t, post(t, acme, eventFields("c2").with("crm_token", acmeToken)), http.StatusTooManyRequests, `{"error":"Too many requests"}`)
+	limited := post(t, acme, eventFields("c2").with("crm_token", acmeToken))
+	checkAnswer(t, limited, http.StatusTooManyRequests, `{"error":"Too many requests"}`)
+	if ra := limited.header.Get("Retry-After"); ra != "1" {
+		t.Errorf("Retry-After %q, want 1", ra)
+	}
 	for status, want := range map[string]float64{"200": 1, "401": 1, "429": 1} {
 		if n := testutil.ToFloat64(webhook.TenantRequests(h).WithLabelValues("acme.example", status)); n != want {
 			t.Errorf("callpop_tenant_webhooks_total{tenant=acme.example,status=%s} = %v, want %v", status, n, want)

@@ -60,6 +60,7 @@ test('closeAction follows the close-code table', () => {
   assert.deepEqual(W.closeAction(4001, true, false), { stop: true, why: 4001 });
   assert.deepEqual(W.closeAction(4500, true, true), { stop: true, why: 4500 });
   assert.deepEqual(W.closeAction(4501, true, true), { stop: true, why: 4501 });
+  assert.deepEqual(W.closeAction(4502, true, true), { stop: true, why: 4502 }); // tenant disabled: no reconnect loop
   assert.deepEqual(W.closeAction(4999, true, true), { stop: true, why: 4999 });
   assert.deepEqual(W.closeAction(5000, true, true), { stop: true, why: 5000 });
   // A refused upgrade: the browser sees 1006 before open. The ticket was

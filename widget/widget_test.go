@@ -236,7 +236,7 @@ func TestCloseCodesMatchTheServer(t *testing.T) {
 	t.Parallel()
 	for _, code := range []int{
 		event.CloseRestart, event.CloseSlow, event.CloseTokenExpired, event.CloseUnavailable,
-		event.CloseTooMany, event.CloseUnauthorized, event.CloseProtocol,
+		event.CloseTooMany, event.CloseUnauthorized, event.CloseProtocol, event.CloseTenantDisabled,
 	} {
 		if n := strings.Count(string(script), strconv.Itoa(code)+": '"); n != 2 {
 			t.Errorf("close code %d has %d texts in widget.js, want 2 (ru, en)", code, n)

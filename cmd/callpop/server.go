@@ -257,8 +257,11 @@ func (s *server) routes(wh http.Handler, extra func(*server, *httprouter.Router)
 	// A tenant's PBX posts to /webhook/{tenant} or /{tenant}: paths no route
 	// of the node takes, so they are matched before the router (httprouter
 	// cannot hold a wildcard beside static routes), behind the same guard.
-	tenantWH := guard.Wrap(guard.Config{Trusted: s.cfg.trusted, Allow: s.cfg.webhookAllow,
-		Limit: webhookLimit, Failures: s.loginFailures, OnRefuse: s.refusals.counter("webhook")},
+	// Each tenant's failed logins have a budget of their own (tenants.guarded).
+	tenantGuard := guard.Config{Trusted: s.cfg.trusted, Allow: s.cfg.webhookAllow,
+		Limit: webhookLimit, OnRefuse: s.refusals.counter("webhook")}
+	s.tenants.setGuard(tenantGuard)
+	tenantWH := guard.Wrap(tenantGuard,
 		http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			id, _ := tenantPath(req.URL.Path)
 			s.tenants.serveWebhook(w, req, id)
@@ -299,7 +302,7 @@ func (s *server) newTenants(cfg *config, dir tenant.Directory, wh *webhook.Handl
 		}
 		rdb = s.contactRDB
 	}
-	s.tenants = newTenants(dir, s.log, cfg.ContactBudget, rdb)
+	s.tenants = newTenants(dir, s.log, cfg.ContactBudget, rdb, s.rdb, cfg.DataDir)
 	s.tenants.wh = wh
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -18,7 +19,9 @@ import (
 	"github.com/callpop/callpop/contacts"
 	"github.com/callpop/callpop/contacts/rediscache"
 	"github.com/callpop/callpop/event"
+	"github.com/callpop/callpop/forward"
 	"github.com/callpop/callpop/hub"
+	"github.com/callpop/callpop/internal/guard"
 	"github.com/callpop/callpop/internal/jsonhttp"
 	"github.com/callpop/callpop/pbx"
 	"github.com/callpop/callpop/tenant"
@@ -37,6 +40,13 @@ const (
 	// unknownTenantLabel is the metrics' tenant label of a webhook to a
 	// tenant path nobody owns; "_" cannot start a tenant ID.
 	unknownTenantLabel = "_unknown"
+	// tenantContactCacheSize numbers are cached per tenant on the embedded
+	// broker (contacts.DefaultMemoryCacheSize for the default tenant): a
+	// day's callers of a small company.
+	tenantContactCacheSize = 1000
+	// tenantFailureAddrs bounds the addresses one tenant's failed-login
+	// budget remembers (about 150 bytes each; see guard.Failures).
+	tenantFailureAddrs = 256
 )
 
 // tenants is the node's multi-tenant side: per tenant, its webhook scope
@@ -57,6 +67,45 @@ type tenants struct {
 
 	mu    sync.Mutex
 	state map[string]*tenantState // by ID; guarded by mu
+
+	// Failed logins: a tenant's wrong crm_tokens charge a budget per address
+	// of that tenant's own, so one tenant's stale token (or a disabled
+	// tenant's PBX still posting) never blocks another tenant posting from
+	// the same PBX servers. Webhooks to unknown tenants charge guard.
+	guard    guard.Config               // Trusted and OnRefuse of the webhook's guard
+	unknownH http.Handler               // webhooks to unknown tenants, behind the node's shared budget
+	fails    map[string]http.Handler    // by tenant ID: its webhooks behind its budget; guarded by mu
+	failures map[string]*guard.Failures // by tenant ID: that budget; guarded by mu
+
+	// Forwarding of the tenants' call records: one forwarder each, its queue
+	// in Redis (brokerRDB) or in a journal under dataDir/tenants/<id>,
+	// running until close. Kept across a tenant's updates while its URL
+	// stays; stopped when the URL changes or the tenant is gone.
+	brokerRDB goredis.UniversalClient
+	dataDir   string
+	fwdCtx    context.Context
+	fwdStop   context.CancelFunc
+	fwdMu     sync.Mutex
+	fwds      map[string]*tenantForward // by ID; guarded by fwdMu
+}
+
+// tenantForward is one tenant's running forwarder.
+type tenantForward struct {
+	url    string
+	fwd    *forward.Forwarder
+	file   *forward.FileQueue // nil on Redis
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// stop ends the forwarder's Run and closes its queue; records still queued
+// stay there for the next one.
+func (tf *tenantForward) stop() {
+	tf.cancel()
+	<-tf.done
+	if tf.file != nil {
+		_ = tf.file.Close()
+	}
 }
 
 // tenantState is what one version of a tenant needs at run time.
@@ -69,14 +118,55 @@ type tenantState struct {
 	limit   *rate.Limiter
 }
 
-func newTenants(dir tenant.Directory, log *zap.Logger, budget time.Duration, rdb goredis.UniversalClient) *tenants {
+func newTenants(dir tenant.Directory, log *zap.Logger, budget time.Duration, rdb, brokerRDB goredis.UniversalClient, dataDir string) *tenants {
 	ts := &tenants{dir: dir, log: log.Named("tenants"), budget: budget, rdb: rdb,
-		http: &http.Client{}, now: time.Now, state: map[string]*tenantState{}}
+		http: &http.Client{}, now: time.Now, state: map[string]*tenantState{},
+		brokerRDB: brokerRDB, dataDir: dataDir, fwds: map[string]*tenantForward{}}
+	ts.fwdCtx, ts.fwdStop = context.WithCancel(context.Background())
 	ts.unknown = &webhook.Scope{Label: unknownTenantLabel, TokenOK: func(got string) bool {
 		tokenIn(nil, got, time.Time{}) // the same work as a known tenant's check
 		return false
 	}}
+	ts.fails, ts.failures = map[string]http.Handler{}, map[string]*guard.Failures{}
 	return ts
+}
+
+// setGuard sets how webhooks are guarded: cfg's Trusted and OnRefuse for
+// every tenant; unknown tenant paths share one budget, apart from the
+// default tenant's (a removed tenant's PBX still posting blocks nobody
+// else).
+func (ts *tenants) setGuard(cfg guard.Config) {
+	ts.guard = guard.Config{Trusted: cfg.Trusted, OnRefuse: cfg.OnRefuse}
+	u := ts.guard
+	u.Failures = guard.NewFailures(webhook.DefaultLoginFailures/60.0, webhook.DefaultLoginFailures, 0)
+	ts.unknown.OnInvalidToken = func(r *http.Request) { u.Failures.Fail(guard.ClientIP(r, u.Trusted)) }
+	ts.unknownH = guard.Wrap(u, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ts.wh.ServeScoped(w, r, ts.unknown)
+	}))
+}
+
+// guarded returns tenant id's webhook handler behind its own failed-login
+// budget, made once per tenant.
+func (ts *tenants) guarded(id string) http.Handler {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if h := ts.fails[id]; h != nil {
+		return h
+	}
+	cfg := ts.guard
+	cfg.Failures = guard.NewFailures(webhook.DefaultLoginFailures/60.0, webhook.DefaultLoginFailures, tenantFailureAddrs)
+	h := guard.Wrap(cfg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st, ok := ts.get(id)
+		if !ok { // removed meanwhile
+			ts.wh.ServeScoped(w, r, ts.unknown)
+			return
+		}
+		ts.wh.ServeScoped(w, r, st.scope)
+	}))
+	ts.fails[id] = h
+	failures := cfg.Failures
+	ts.failures[id] = failures
+	return h
 }
 
 // get returns id's state, built or rebuilt as needed; ok=false for an ID the
@@ -88,27 +178,92 @@ func (ts *tenants) get(id string) (*tenantState, bool) {
 	}
 	ts.mu.Lock()
 	st := ts.state[id]
+	ts.mu.Unlock()
 	if st != nil && st.of == t {
-		ts.mu.Unlock()
 		return st, true
 	}
-	next := ts.build(t)
+	next := ts.build(t) // outside the lock: it may open a forward journal
+	ts.mu.Lock()
+	if cur := ts.state[id]; cur != nil && cur.of == t { // another request built it meanwhile
+		ts.mu.Unlock()
+		next.close()
+		return cur, true
+	}
+	old := ts.state[id]
 	ts.state[id] = next
 	ts.mu.Unlock()
-	if st != nil && st.crm != nil {
-		_ = st.crm.Close()
+	if old != nil {
+		old.close()
 	}
 	return next, true
 }
 
-// build makes the state of t. ts.mu is held: it does no I/O.
+// close releases what st holds of its own (the forwarder is the tenant's,
+// shared across versions).
+func (st *tenantState) close() {
+	if st.crm != nil {
+		_ = st.crm.Close()
+	}
+}
+
+// forwarder returns t's running forwarder, started or restarted as its
+// URL asks; nil without a URL, or when its queue cannot be opened (its
+// records are then not forwarded, and the PBX still gets 200).
+func (ts *tenants) forwarder(t *tenant.Tenant, log *zap.Logger) *forward.Forwarder {
+	ts.fwdMu.Lock()
+	defer ts.fwdMu.Unlock()
+	cur := ts.fwds[t.ID]
+	if cur != nil && cur.url == t.HistoryForwardURL {
+		return cur.fwd
+	}
+	if cur != nil {
+		cur.stop()
+		delete(ts.fwds, t.ID)
+	}
+	if t.HistoryForwardURL == "" || ts.fwdCtx.Err() != nil {
+		return nil
+	}
+	tf := &tenantForward{url: t.HistoryForwardURL, done: make(chan struct{})}
+	var q forward.Queue
+	var err error
+	if ts.brokerRDB != nil {
+		// The tenant in the hash tag: its own keys, on one slot.
+		q, err = forward.NewRedisQueue(ts.brokerRDB, forward.RedisConfig{Prefix: "{callpop:forward:" + t.ID + "}:"})
+	} else {
+		tf.file, err = forward.OpenFileQueue(filepath.Join(ts.dataDir, "tenants", t.ID), forward.FileConfig{}, log)
+		q = tf.file
+	}
+	if err == nil {
+		// No registerer: the forward metrics are the default tenant's.
+		tf.fwd, err = forward.New(forward.Config{URL: t.HistoryForwardURL}, q, log, nil)
+	}
+	if err != nil {
+		if tf.file != nil {
+			_ = tf.file.Close()
+		}
+		log.Warn("tenant's history forwarding not started", zap.Error(err))
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ts.fwdCtx)
+	tf.cancel = cancel
+	go func() {
+		defer close(tf.done)
+		if err := tf.fwd.Run(ctx); err != nil {
+			log.Error("tenant's history forwarder stopped", zap.Error(err))
+		}
+	}()
+	ts.fwds[t.ID] = tf
+	return tf.fwd
+}
+
+// build makes the state of t.
 func (ts *tenants) build(t *tenant.Tenant) *tenantState {
 	log := ts.log.With(zap.String("tenant", t.ID))
 	st := &tenantState{of: t}
 	enabled := t.Enabled
 	st.scope = &webhook.Scope{Tenant: t.ID, Label: t.ID, TokenOK: func(got string) bool {
 		return tokenIn(t.CRMTokens, got, ts.now()) && enabled
-	}}
+	}, OnInvalidToken: func(r *http.Request) { ts.fail(t.ID, r) }}
 	r := t.Limits.WebhookRate
 	if r <= 0 {
 		r = defaultTenantWebhookRate
@@ -124,7 +279,10 @@ func (ts *tenants) build(t *tenant.Tenant) *tenantState {
 		}
 	}
 	if t.ContactURL != "" {
-		var cache contacts.Cache // nil: the CRM's own in-process cache, this tenant's alone
+		// In Redis under the tenant's keys on a cluster; else an in-process
+		// cache of this tenant's alone, smaller than the default tenant's so
+		// that many tenants on one node stay bounded.
+		var cache contacts.Cache = contacts.NewMemoryCache(contacts.MemoryCacheConfig{Size: tenantContactCacheSize})
 		if ts.rdb != nil {
 			cache = scopedCache{rediscache.New(ts.rdb), t.ID}
 		}
@@ -135,6 +293,9 @@ func (ts *tenants) build(t *tenant.Tenant) *tenantState {
 		} else {
 			log.Warn("tenant's contact URL refused; contacts unknown", zap.Error(err))
 		}
+	}
+	if f := ts.forwarder(t, log); f != nil { // only here: a nil *Forwarder in the interface would not be nil
+		st.scope.Forward = f
 	}
 	var err error
 	if st.origins, err = auth.ParseOrigins(strings.Join(t.AllowedOrigins, ",")); err != nil {
@@ -153,12 +314,19 @@ func (ts *tenants) enabled(id string) bool {
 // disabled or wrong-token tenant gets the same 401: nobody learns which
 // tenants exist.
 func (ts *tenants) serveWebhook(w http.ResponseWriter, r *http.Request, id string) {
-	st, ok := ts.get(id)
-	if !ok {
-		ts.wh.ServeScoped(w, r, ts.unknown)
+	if _, ok := ts.dir.Get(id); !ok {
+		ts.unknownH.ServeHTTP(w, r)
 		return
 	}
-	ts.wh.ServeScoped(w, r, st.scope)
+	ts.guarded(id).ServeHTTP(w, r)
+}
+
+// fail charges a wrong crm_token to tenant id's budget for r's address.
+func (ts *tenants) fail(id string, r *http.Request) {
+	ts.mu.Lock()
+	f := ts.failures[id]
+	ts.mu.Unlock()
+	f.Fail(guard.ClientIP(r, ts.guard.Trusted)) // a nil *Failures charges nothing
 }
 
 // pbxFor is /api's PBX of tenant id: an unconfigured one for a tenant
@@ -237,22 +405,40 @@ func (ts *tenants) prune() {
 			stale = append(stale, st)
 		}
 	}
-	ts.mu.Unlock()
-	for _, st := range stale {
-		if st.crm != nil {
-			_ = st.crm.Close()
+	for id := range ts.fails {
+		if _, ok := ts.dir.Get(id); !ok {
+			delete(ts.fails, id)
+			delete(ts.failures, id)
 		}
 	}
+	ts.mu.Unlock()
+	for _, st := range stale {
+		st.close()
+	}
+	ts.fwdMu.Lock()
+	for id, tf := range ts.fwds {
+		if _, ok := ts.dir.Get(id); !ok { // a disabled tenant's queue still drains
+			tf.stop()
+			delete(ts.fwds, id)
+		}
+	}
+	ts.fwdMu.Unlock()
 }
 
-// close releases every tenant's look-ups.
+// close stops every tenant's forwarder and releases its look-ups. No
+// webhook may be served any more.
 func (ts *tenants) close() {
+	ts.fwdStop()
+	ts.fwdMu.Lock()
+	for id, tf := range ts.fwds {
+		tf.stop()
+		delete(ts.fwds, id)
+	}
+	ts.fwdMu.Unlock()
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	for id, st := range ts.state {
-		if st.crm != nil {
-			_ = st.crm.Close()
-		}
+		st.close()
 		delete(ts.state, id)
 	}
 }

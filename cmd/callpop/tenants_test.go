@@ -38,6 +38,7 @@ import (
 type fakeTenant struct {
 	id, crmToken, jwtSecret, origin string
 	contactName                     string // what its CRM answers for every number
+	sink                            *crmSink
 
 	mu       sync.Mutex
 	lookups  []string // phone numbers its CRM was asked for
@@ -73,8 +74,11 @@ func newFakeTenant(t *testing.T, id, name string) (*fakeTenant, *tenant.Tenant) 
 		_ = json.NewEncoder(w).Encode(map[string]string{"callid": "pbx-" + id})
 	}))
 	t.Cleanup(pbxSrv.Close)
+	sink, sinkURL := newCRMSink(t)
+	ft.sink = sink
 	return ft, &tenant.Tenant{
-		ID: id, Enabled: true,
+		HistoryForwardURL: sinkURL + "/records",
+		ID:                id, Enabled: true,
 		CRMTokens:  []tenant.Secret{{Value: ft.crmToken}},
 		JWTSecrets: []tenant.Secret{{Value: ft.jwtSecret}},
 		PBXURL:     pbxSrv.URL + "/sys/crm_api.wcgp", PBXToken: "pbx-" + id,
@@ -389,13 +393,21 @@ func testTenantsIsolated(t *testing.T, kind string) {
 		t.Errorf("acme's token from acme's origin: %d, want 200", st)
 	}
 
-	// Forwarding: the default tenant's CRM receives its record only.
-	sink.waitFor(t, "c1")
-	sink.mu.Lock()
-	if len(sink.seen) != 1 || sink.seen[0]["contact"] != nil {
-		t.Errorf("the default tenant's CRM received %v, want its one record (without a tenant's contact)", sink.seen)
+	// Forwarding: each tenant's CRM receives its own record only, the
+	// default tenant's too.
+	for s, contact := range map[*crmSink]any{sink: nil, acme.sink: "Acme Ltd", globex.sink: "Globex Corp"} {
+		s.waitFor(t, "c1")
+		s.mu.Lock()
+		var got any
+		if len(s.seen) == 1 {
+			c, _ := s.seen[0]["contact"].(map[string]any)
+			got = c["name"]
+		}
+		if len(s.seen) != 1 || got != contact {
+			t.Errorf("a CRM expecting the record with contact %v received %v", contact, s.seen)
+		}
+		s.mu.Unlock()
 	}
-	sink.mu.Unlock()
 
 	// Disabling acme closes its sockets with 4502 on every node and 401s
 	// its webhooks as an unknown tenant's; globex is untouched.
@@ -442,6 +454,13 @@ func testTenantsIsolated(t *testing.T, kind string) {
 	if !strings.Contains(metricsText(t, a.base), `callpop_tenant_webhooks_total{status="200",tenant="acme.example"} 4`) {
 		t.Errorf("node a's acme webhooks: %s", grepLines(metricsText(t, a.base), "callpop_tenant_webhooks_total"))
 	}
+	if text := metricsText(t, a.base); !strings.Contains(text, `callpop_tenant_webhook_duration_seconds_count{tenant="acme.example"} 4`) {
+		t.Errorf("node a's acme webhook durations: %s", grepLines(text, "callpop_tenant_webhook_duration_seconds"))
+	}
+	if text := metricsText(t, b.base); !regexp.MustCompile(`callpop_tenant_frame_delay_seconds_count\{tenant="globex.example"\} [1-9]`).MatchString(text) ||
+		!regexp.MustCompile(`callpop_tenant_sessions\{tenant="globex.example"\} 1`).MatchString(text) {
+		t.Errorf("node b's globex series: %s", grepLines(text, "globex"))
+	}
 
 	// Logs: a line about one tenant's request names that tenant only.
 	for _, n := range []*tenantNode{a, b} {
@@ -471,4 +490,97 @@ func metricsText(t *testing.T, base string) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// TestTenantFloodingWebhooksIsLimitedAndOthersAreNot: a tenant over its
+// webhook rate gets 429 JSON with Retry-After; another tenant posting
+// meanwhile is answered 200 every time.
+func TestTenantFloodingWebhooksIsLimitedAndOthersAreNot(t *testing.T) {
+	t.Parallel()
+	flood, floodT := newFakeTenant(t, "flood.example", "Flood")
+	calm, calmT := newFakeTenant(t, "calm.example", "Calm")
+	floodT.Limits.WebhookRate = 5 // bursts of 10
+	floodT.ContactURL, calmT.ContactURL = "", ""
+	n := startTenantNode(t, testConfig(t), nil, tenant.NewStatic(floodT, calmT))
+	var wg sync.WaitGroup
+	statuses := make(chan int, 200)
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 25 {
+				st, body := postTo(t, n.base, "/webhook/flood.example", flood.crmToken, "flood", "cmd", "event", "type", "INCOMING",
+					"user", "andy", "callid", fmt.Sprintf("f%d-%d", w, i), "phone", "79101234567")
+				if st == http.StatusTooManyRequests && body != `{"error":"Too many requests"}` {
+					t.Errorf("429 body %s", body)
+				}
+				statuses <- st
+			}
+		}()
+	}
+	for i := range 20 {
+		if st, body := postTo(t, n.base, "/calm.example", calm.crmToken, "calm", "cmd", "event", "type", "INCOMING",
+			"user", "andy", "callid", fmt.Sprintf("c%d", i), "phone", "79101234567"); st != http.StatusOK {
+			t.Fatalf("calm tenant's webhook %d during the flood: %d %s", i, st, body)
+		}
+	}
+	wg.Wait()
+	close(statuses)
+	count := map[int]int{}
+	for st := range statuses {
+		count[st]++
+	}
+	// 100 posts in well under the 18 s the bucket needs to admit them all.
+	if count[http.StatusTooManyRequests] == 0 || count[http.StatusOK] < 10 || count[http.StatusOK]+count[http.StatusTooManyRequests] != 100 {
+		t.Fatalf("flooding tenant's answers %v: want its burst of 10 (and what refilled) 200, the rest 429", count)
+	}
+	text := metricsText(t, n.base)
+	if !strings.Contains(text, fmt.Sprintf(`callpop_tenant_webhooks_total{status="429",tenant="flood.example"} %d`, count[http.StatusTooManyRequests])) ||
+		!strings.Contains(text, `callpop_tenant_webhooks_total{status="200",tenant="calm.example"} 20`) {
+		t.Errorf("metrics: %s", grepLines(text, "callpop_tenant_webhooks_total"))
+	}
+}
+
+// TestOneTenantsFailedLoginsBlockNoOtherTenant: the PBX servers post for
+// every tenant from the same addresses, so a disabled tenant's PBX still
+// posting (or one with a stale crm_token) spends a failed-login budget of
+// that tenant's own: it ends in 429, while other tenants and the default
+// one, from the same address, are still served; so are they after a flood
+// of unknown tenant paths (a removed tenant's PBX, or a probe), which
+// spends a budget of unknown paths' own.
+func TestOneTenantsFailedLoginsBlockNoOtherTenant(t *testing.T) {
+	t.Parallel()
+	stale, staleT := newFakeTenant(t, "stale.example", "Stale")
+	ok, okT := newFakeTenant(t, "ok.example", "Ok")
+	staleT.ContactURL, okT.ContactURL, staleT.HistoryForwardURL, okT.HistoryForwardURL = "", "", "", ""
+	n := startTenantNode(t, testConfig(t), nil, tenant.NewStatic(staleT, okT))
+	ev := func(callid string) []string {
+		return []string{"cmd", "event", "type", "INCOMING", "user", "andy", "callid", callid, "phone", "79101234567"}
+	}
+	var got []int
+	for i := range 15 {
+		st, _ := postTo(t, n.base, "/webhook/stale.example", "rotated-away-0123456789", "stale", ev(fmt.Sprint("s", i))...)
+		got = append(got, st)
+	}
+	if got[0] != http.StatusUnauthorized || got[14] != http.StatusTooManyRequests {
+		t.Fatalf("stale tenant's answers %v: want 401s, then 429 once its budget is spent", got)
+	}
+	if st, body := postTo(t, n.base, "/webhook/stale.example", stale.crmToken, "stale-right", ev("s-right")...); st != http.StatusTooManyRequests {
+		t.Fatalf("the stale tenant from its blocked address: %d %s, want 429 until its budget refills", st, body)
+	}
+	for i := range 15 { // someone probing tenant IDs, from the same address
+		postTo(t, n.base, fmt.Sprintf("/webhook/probe%d.example", i), "guess-0123456789", "probe", ev("p")...)
+	}
+	if st, body := postTo(t, n.base, "/ok.example", ok.crmToken, "ok-1", ev("o1")...); st != http.StatusOK {
+		t.Fatalf("another tenant from the same address: %d %s", st, body)
+	}
+	if st, body := postTo(t, n.base, "/webhook/ok.example", ok.crmToken, "ok-2", ev("o2")...); st != http.StatusOK {
+		t.Fatalf("another tenant from the same address: %d %s", st, body)
+	}
+	if st, body := postTo(t, n.base, "/webhook", testCRMToken, "default-1", ev("d1")...); st != http.StatusOK {
+		t.Fatalf("the default tenant from the same address: %d %s", st, body)
+	}
+	if st, _ := postTo(t, n.base, "/webhook/probe99.example", "guess-0123456789", "probe", ev("p")...); st != http.StatusTooManyRequests {
+		t.Fatalf("the probing address on unknown paths: %d, want 429", st)
+	}
 }
