@@ -613,12 +613,15 @@ func (b *Broker) deliver(m *goredis.Message) {
 	b.mu.Lock()
 	h, s := b.handler, b.subs[m.Channel]
 	b.mu.Unlock()
+	if s == nil {
+		// Unsubscribed while this was on its way: Redis handles our
+		// UNSUBSCRIBE after messages already queued on the connection, and
+		// after Unsubscribe returns no frame may reach the hub.
+		return
+	}
 	var user string
 	var ok bool
 	if b.cluster {
-		if s == nil {
-			return // unsubscribed while this was on its way
-		}
 		user, ok = s.user, true // the channel's name may hold a digest of it
 	} else {
 		user, ok = strings.CutPrefix(m.Channel, b.cfg.Prefix+"u:")
