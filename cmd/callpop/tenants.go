@@ -87,6 +87,8 @@ type tenants struct {
 	fwdStop   context.CancelFunc
 	fwdMu     sync.Mutex
 	fwds      map[string]*tenantForward // by ID; guarded by fwdMu
+
+	names *tenantNames // the tenants' real-name maps
 }
 
 // tenantForward is one tenant's running forwarder.
@@ -123,6 +125,7 @@ func newTenants(dir tenant.Directory, log *zap.Logger, budget time.Duration, rdb
 		http: &http.Client{}, now: time.Now, state: map[string]*tenantState{},
 		brokerRDB: brokerRDB, dataDir: dataDir, fwds: map[string]*tenantForward{}}
 	ts.fwdCtx, ts.fwdStop = context.WithCancel(context.Background())
+	ts.names = newTenantNames(rdb)
 	ts.unknown = &webhook.Scope{Label: unknownTenantLabel, TokenOK: func(got string) bool {
 		tokenIn(nil, got, time.Time{}) // the same work as a known tenant's check
 		return false
@@ -271,12 +274,19 @@ func (ts *tenants) build(t *tenant.Tenant) *tenantState {
 	st.limit = rate.NewLimiter(rate.Limit(r), int(max(2*r, 1)))
 	st.scope.Admit = st.limit.Allow
 	st.pbx = &pbx.Client{} // answers 503 without a PBX
+	var pbxClient *pbx.Client
 	if t.PBXURL != "" {
 		if c, err := pbx.New(pbx.Config{URL: t.PBXURL, Token: t.PBXToken, Logger: log.Named("pbx")}); err == nil {
-			st.pbx = c
+			st.pbx, pbxClient = c, c
 		} else {
 			log.Warn("tenant's PBX URL refused; /api answers 503", zap.Error(err))
 		}
+	}
+	if !t.Enabled {
+		pbxClient = nil // a disabled tenant's webhooks are refused: no names to load
+	}
+	if nc := ts.names.of(t, pbxClient, log); nc != nil { // only here: a nil *Cache in the interface would not be nil
+		st.scope.Names = nc
 	}
 	if t.ContactURL != "" {
 		// In Redis under the tenant's keys on a cluster; else an in-process
@@ -423,12 +433,14 @@ func (ts *tenants) prune() {
 		}
 	}
 	ts.fwdMu.Unlock()
+	ts.names.keep(ts.enabled)
 }
 
 // close stops every tenant's forwarder and releases its look-ups. No
 // webhook may be served any more.
 func (ts *tenants) close() {
 	ts.fwdStop()
+	ts.names.stop()
 	ts.fwdMu.Lock()
 	for id, tf := range ts.fwds {
 		tf.stop()

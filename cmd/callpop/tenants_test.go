@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,7 +43,8 @@ type fakeTenant struct {
 
 	mu       sync.Mutex
 	lookups  []string // phone numbers its CRM was asked for
-	pbxCalls []string // bodies of requests its PBX received
+	pbxCalls []string // bodies of requests its PBX received, but accounts
+	accounts atomic.Int32 // accounts requests its PBX received (real names)
 }
 
 func (ft *fakeTenant) record(list *[]string, v string) {
@@ -70,6 +72,12 @@ func newFakeTenant(t *testing.T, id, name string) (*fakeTenant, *tenant.Tenant) 
 	t.Cleanup(crm.Close)
 	pbxSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
+		if f, _ := url.ParseQuery(string(b)); f.Get("cmd") == "accounts" {
+			// The tenant's staff, for real names: andy is its own andy.
+			ft.accounts.Add(1)
+			_ = json.NewEncoder(w).Encode([]map[string]string{{"name": "andy", "realName": "Andy of " + id, "ext": "701"}})
+			return
+		}
 		ft.record(&ft.pbxCalls, string(b))
 		_ = json.NewEncoder(w).Encode(map[string]string{"callid": "pbx-" + id})
 	}))

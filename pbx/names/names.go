@@ -54,6 +54,9 @@ type Config struct {
 	// Redis, when set, shares the map between nodes under Key, expiring
 	// after two refresh intervals. Nil: each node asks the PBX itself.
 	Redis goredis.UniversalClient
+	// Key is the Redis key of the shared map; empty means Key (the default
+	// tenant's). Each tenant's PBX has its own.
+	Key string
 	// Now is the clock that decides whether the shared map is stale. Nil
 	// means time.Now.
 	Now func() time.Time
@@ -80,6 +83,9 @@ func New(src Source, cfg Config, log *zap.Logger) *Cache {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Key == "" {
+		cfg.Key = Key
 	}
 	return &Cache{src: src, cfg: cfg, log: log.Named("names")}
 }
@@ -137,7 +143,7 @@ func (c *Cache) Refresh(ctx context.Context) error {
 	c.m.Store(&m)
 	if c.cfg.Redis != nil {
 		b, _ := json.Marshal(shared{At: c.cfg.Now(), Names: m}) // strings only: cannot fail
-		if err := c.cfg.Redis.Set(ctx, Key, b, 2*c.cfg.Refresh).Err(); err != nil {
+		if err := c.cfg.Redis.Set(ctx, c.cfg.Key, b, 2*c.cfg.Refresh).Err(); err != nil {
 			c.log.Warn("names not shared in Redis", zap.Error(err))
 		}
 	}
@@ -158,7 +164,7 @@ func (c *Cache) add(m map[string]string, login, name string) {
 
 // fromRedis returns the shared map when it is there and fresh.
 func (c *Cache) fromRedis(ctx context.Context) (map[string]string, bool) {
-	b, err := c.cfg.Redis.Get(ctx, Key).Bytes()
+	b, err := c.cfg.Redis.Get(ctx, c.cfg.Key).Bytes()
 	switch {
 	case errors.Is(err, goredis.Nil):
 		return nil, false
