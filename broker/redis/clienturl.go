@@ -111,12 +111,13 @@ func NewClient(raw string) (goredis.UniversalClient, error) {
 // instead of failing on the slot map that still names the dead master.
 type reloadOnFailure struct{ c *goredis.ClusterClient }
 
-// topologyRetryDelay: the pause before a refused command is sent again,
-// longer than go-redis's 200 ms between slot-map reloads, so the reload its
-// failure asked for has run. Before the promotion the retry fails too, and
-// the caller gets that error: a command is held back once, not until the
-// cluster recovers.
-const topologyRetryDelay = 300 * time.Millisecond
+// topologyRetryDelay: the pause before a refused command is sent again.
+// The failure asked go-redis to re-read the slot map at once (or, when it
+// did less than 200 ms ago, right after that pause), which a loopback
+// cluster answers in a few milliseconds. Before the promotion the retry
+// fails too and the caller gets that error: a command is held back once,
+// briefly, not until the cluster recovers.
+const topologyRetryDelay = 100 * time.Millisecond
 
 func (h reloadOnFailure) DialHook(next goredis.DialHook) goredis.DialHook { return next }
 
