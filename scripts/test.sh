@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Runs every callpop test on a fresh machine: installs what the tests need
-# when it is missing (redis-server for the Redis broker tests, chromium for the
-# widget's browser tests, nginx for the load-balancer tests, node for the
-# widget's unit tests, prometheus for promtool), then vets, runs
-# `go test -race ./...`, the offline deployment checks (manifests, Helm chart,
-# alert rules, dashboard), the widget's node tests and a short fuzzing pass.
+# when it is missing (redis-server for the Redis broker tests, redis-sentinel
+# for the Sentinel failover tests, chromium for the widget's browser tests,
+# nginx for the load-balancer tests, node for the widget's unit tests,
+# prometheus for promtool), then vets, runs `go test -race ./...`, the offline
+# deployment checks (manifests, Helm chart, alert rules, dashboard), the
+# widget's node tests and a short fuzzing pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v redis-sentinel >/dev/null 2>&1 || need+=(redis-sentinel) # the failover tests
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
 command -v node >/dev/null 2>&1 || need+=(nodejs) # the widget's unit tests (node --test)

@@ -9,8 +9,11 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/callpop/callpop/internal/backoff"
 )
 
 // URL schemes beyond go-redis's own redis://, rediss:// and unix://. The
@@ -102,15 +105,34 @@ func NewClient(raw string) (goredis.UniversalClient, error) {
 // fails for a reason other than its own. go-redis reloads it on MOVED and
 // every minute, but not when a master dies: its slots' commands would keep
 // failing against the dead address for up to a minute after a replica took
-// over. LazyReload runs in the background, at most every 200 ms.
+// over. LazyReload runs in the background, at most every 200 ms. A command
+// the topology refused before it ran (see unsent) is then sent once more
+// after topologyRetryDelay, so the first command after a promotion succeeds
+// instead of failing on the slot map that still names the dead master.
 type reloadOnFailure struct{ c *goredis.ClusterClient }
+
+// topologyRetryDelay: the pause before a refused command is sent again.
+// The failure asked go-redis to re-read the slot map at once (or, when it
+// did less than 200 ms ago, right after that pause), which a loopback
+// cluster answers in a few milliseconds. Before the promotion the retry
+// fails too and the caller gets that error: a command is held back once,
+// briefly, not until the cluster recovers.
+const topologyRetryDelay = 100 * time.Millisecond
 
 func (h reloadOnFailure) DialHook(next goredis.DialHook) goredis.DialHook { return next }
 
 func (h reloadOnFailure) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
 	return func(ctx context.Context, cmd goredis.Cmder) error {
 		err := next(ctx, cmd)
-		if topologyError(err) {
+		if !topologyError(err) {
+			return err
+		}
+		h.c.ReloadState(ctx)
+		if !unsent(err) || !backoff.Sleep(ctx, topologyRetryDelay) {
+			return err
+		}
+		cmd.SetErr(nil)
+		if err = next(ctx, cmd); topologyError(err) {
 			h.c.ReloadState(ctx)
 		}
 		return err
@@ -120,14 +142,56 @@ func (h reloadOnFailure) ProcessHook(next goredis.ProcessHook) goredis.ProcessHo
 func (h reloadOnFailure) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []goredis.Cmder) error {
 		err := next(ctx, cmds)
+		var again []goredis.Cmder
+		reload := false
 		for _, c := range cmds {
+			if topologyError(c.Err()) {
+				reload = true
+				if unsent(c.Err()) {
+					again = append(again, c)
+				}
+			}
+		}
+		if !reload {
+			return err
+		}
+		h.c.ReloadState(ctx)
+		if len(again) == 0 || !backoff.Sleep(ctx, topologyRetryDelay) {
+			return err
+		}
+		for _, c := range again {
+			c.SetErr(nil)
+		}
+		_ = next(ctx, again) // each command carries its own result
+		for _, c := range again {
 			if topologyError(c.Err()) {
 				h.c.ReloadState(ctx)
 				break
 			}
 		}
-		return err
+		for _, c := range cmds { // the first error, as go-redis's Exec reports it
+			if e := c.Err(); e != nil {
+				return e
+			}
+		}
+		return nil
 	}
+}
+
+// unsent: err says the command never ran, so sending it again cannot apply
+// it twice: the dial failed, or the node refused it for the topology's sake.
+// A connection lost after the write is not here: the command may have run.
+func unsent(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	for _, p := range []string{"CLUSTERDOWN", "MOVED", "ASK", "TRYAGAIN", "READONLY", "MASTERDOWN", "LOADING"} {
+		if goredis.HasErrorPrefix(err, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // topologyError: err may mean the cluster changed (a dead node, a failover

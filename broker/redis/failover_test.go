@@ -52,6 +52,57 @@ func TestClusterMasterKillRecovers(t *testing.T) {
 	})
 }
 
+// TestClusterFirstWebhookAfterAPromotionSucceeds: a node idle while a
+// cluster master died still has a slot map naming the dead master when the
+// replica is promoted; its first webhook after the promotion succeeds all
+// the same (redis.NewClient's hook re-reads the map and sends the refused
+// command once more), and the other node's sharded subscription follows.
+func TestClusterFirstWebhookAfterAPromotionSucceeds(t *testing.T) {
+	t.Parallel()
+	c := redistest.StartCluster(t)
+	var nodes [2]*redis.Broker
+	for i := range nodes {
+		rdb, err := redis.NewClient(c.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes[i] = redis.New(rdb, redis.Config{}, zaptest.NewLogger(t))
+		t.Cleanup(func() { nodes[i].Close(); rdb.Close() })
+	}
+	a, b := nodes[0], nodes[1]
+	a.Register(func(event.Message) {})
+	sub := newSubscriber(t, b)
+	const user = "andy"
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.Subscribe(sctx, user); err != nil {
+		t.Fatal(err)
+	}
+	ring := func(id string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		e := event.Event{Type: event.Incoming, CallID: id, User: user, Phone: "79101234567", At: time.Now()}
+		return a.Update(ctx, id, func(r *event.CallState) []event.Out { return r.ApplyEvent(e) })
+	}
+	if err := ring("call-1"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "call-1 on b", func() bool { return sub.has(user, "call-1") })
+
+	tag := "{" + user + "}" // the user's slot: see clusterKey
+	old, killed := c.KillMasterOf(tag)
+	c.WaitFailover(tag, old, 20*time.Second)
+	promoted := time.Now()
+	if err := ring("call-2"); err != nil {
+		t.Fatalf("the first webhook after the promotion: %v", err)
+	}
+	published := time.Now()
+	waitUntil(t, 10*time.Second, "call-2 on b", func() bool { return sub.has(user, "call-2") })
+	t.Logf("promoted %v after the kill; the first webhook after it took %v; b took its frame %v after the promotion",
+		promoted.Sub(killed).Round(10*time.Millisecond), published.Sub(promoted).Round(10*time.Millisecond),
+		time.Since(promoted).Round(10*time.Millisecond))
+}
+
 // subscriber is a hub's view of one node: per user the last frame taken,
 // frames taken once in id order, a catch-up from the log on every resync.
 type subscriber struct {

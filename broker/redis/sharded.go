@@ -18,6 +18,13 @@ import (
 // a broken connection at once).
 const shardCheckInterval = 10 * time.Second
 
+// shardRetryMax caps the pause between rebuilds while a failover is under
+// way (each first asks go-redis to re-read the slot map): small, so
+// delivery resumes within about half a second of the slot map naming the
+// promoted replica, yet a rebuild every half second costs a dead cluster
+// little.
+const shardRetryMax = 500 * time.Millisecond
+
 // shardSubs holds a cluster node's sharded subscriptions: one pub/sub
 // connection per master, each carrying the channels of the slots that
 // master serves (an SSUBSCRIBE is refused by any other node). go-redis
@@ -200,7 +207,7 @@ func (s *shardSubs) read(c *shardConn) {
 // master.
 func (s *shardSubs) rebuild() {
 	defer s.wg.Done()
-	retries := backoff.Policy{Base: 100 * time.Millisecond, Max: time.Second}
+	retries := backoff.Policy{Base: 100 * time.Millisecond, Max: shardRetryMax}
 	tick := time.NewTicker(shardCheckInterval)
 	defer tick.Stop()
 	for {
