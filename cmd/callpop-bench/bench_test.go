@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -28,8 +29,8 @@ const (
 )
 
 // startNode builds cmd/callpop and runs `callpop serve` on a free loopback
-// port; the node is killed when the test ends.
-func startNode(t *testing.T) (base string, pid int) {
+// port, with args added; the node is killed when the test ends.
+func startNode(t *testing.T, args ...string) (base string, pid int) {
 	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "callpop")
@@ -46,7 +47,7 @@ func startNode(t *testing.T) (base string, pid int) {
 	ln.Close()
 
 	var logs bytes.Buffer
-	cmd := exec.Command(bin, "serve", "--addr", addr)
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", addr}, args...)...)
 	cmd.Env = append(os.Environ(), "CALLPOP_CRM_TOKEN="+testCRMToken, "CALLPOP_JWT_SECRET="+testJWTSecret,
 		"CALLPOP_REDIS_URL=", "CALLPOP_LOG_LEVEL=warn",
 		// The per-address limits, where the node has them, would measure
@@ -224,5 +225,85 @@ func TestFieldExtraction(t *testing.T) {
 		if got := string(field(msg, k)); got != want {
 			t.Errorf("%s = %q, want %q", k, got, want)
 		}
+	}
+}
+
+// TestBenchTenantsMode runs the tool's --tenants mode against a real node
+// serving the registry the tool wrote: three tenants with the same logins,
+// every frame at the sessions of the tenant its webhook was posted to.
+func TestBenchTenantsMode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs a callpop node")
+	}
+	file := filepath.Join(t.TempDir(), "tenants.json")
+	if err := run(context.Background(), []string{"--tenants", "3", "--users", "6", "--sessions", "30",
+		"--crm-token", testCRMToken, "--jwt-secret", testJWTSecret, "--write-tenants", file}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("tenants file: %v, %v", fi, err)
+	}
+	base, _ := startNode(t, "--tenants-file", file)
+
+	t.Run("direct", func(t *testing.T) {
+		rep := bench(t, base, "--tenants", "3", "--sessions", "30", "--users", "6", "--rate", "100", "--duration", "2s")
+		checkDelivery(t, rep)
+		// 200 INCOMINGs, each to the 5 sessions of its user in its tenant
+		// only: u0 of t0.bench, t1.bench and t2.bench are three users.
+		if rep.Tenants != 3 || rep.Webhooks < 190 || rep.Expected != rep.Webhooks*5 {
+			t.Errorf("tenants %d, webhooks %d, expected frames %d: want ~200 and 5 frames each", rep.Tenants, rep.Webhooks, rep.Expected)
+		}
+	})
+	t.Run("group", func(t *testing.T) {
+		rep := bench(t, base, "--tenants", "3", "--mode", "group", "--group", "2", "--sessions", "30", "--users", "6",
+			"--rate", "60", "--duration", "2s")
+		checkDelivery(t, rep)
+		if canc, acc := rep.ByEvent["CANCELLED"], rep.ByEvent["ACCEPTED"]; acc[0] == 0 || canc[0] != acc[0] {
+			t.Errorf("by event %v: want every call's other manager CANCELLED", rep.ByEvent)
+		}
+	})
+
+	// The node counted every tenant's webhooks and sessions under its own
+	// label, and refused none.
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var metrics bytes.Buffer
+	_, _ = metrics.ReadFrom(resp.Body)
+	for j := range 3 {
+		ok := fmt.Sprintf(`callpop_tenant_webhooks_total{status="200",tenant="%s"}`, tenantID(j))
+		if !strings.Contains(metrics.String(), ok) {
+			t.Errorf("no %s in /metrics", ok)
+		}
+	}
+	if strings.Contains(metrics.String(), `status="401"`+",tenant=\"t") {
+		t.Error("a tenant's webhook was refused")
+	}
+}
+
+// TestFrameOfAnotherTenantIsMisrouted: a frame for the same login in
+// another tenant is counted as misrouted, never as delivered.
+func TestFrameOfAnotherTenantIsMisrouted(t *testing.T) {
+	o := &options{tenants: 2, users: 2, userPrefix: "u", crmToken: "c", jwtSecret: "j"}
+	r := newRunner(o, func(string, ...any) {})
+	r.calls = make([]callStat, 1)
+	seq, _ := r.newCall(phaseLoad, 0) // posted to tenant 0's u0
+	r.calls[seq].expected[evIncoming].Store(1)
+	other := &session{user: 1, name: r.userName(1)} // tenant 1's u0
+	if other.name != "u0" {
+		t.Fatalf("user 1 is %q, want tenant 1's u0", other.name)
+	}
+	msg := fmt.Sprintf(`{"type":"call","id":"17-1","event":"INCOMING","callid":"%s","user":"u0"}`, r.callID(seq, time.Now().UnixNano()))
+	r.frame(other, []byte(msg), time.Now())
+	if r.misrouted.Load() != 1 || r.calls[seq].got[evIncoming].Load() != 0 {
+		t.Fatalf("misrouted %d, delivered %d: want the frame counted as misrouted", r.misrouted.Load(), r.calls[seq].got[evIncoming].Load())
+	}
+	own := &session{user: 0, name: r.userName(0)}
+	msg = strings.Replace(msg, `"17-1"`, `"17-2"`, 1)
+	r.frame(own, []byte(msg), time.Now())
+	if r.calls[seq].got[evIncoming].Load() != 1 {
+		t.Fatal("the frame at its own tenant's session was not counted")
 	}
 }

@@ -122,7 +122,7 @@ func centrifugoPublishBody(user string, seq int, callid string) []byte {
 // HTTP status (0 when none). Errors come back as HTTP statuses (the
 // "transport" error mode), so 200 means published.
 func (s *sender) publish(ctx context.Context, user, seq int, callid string, sched time.Time) int {
-	u := s.urls[int(s.rr.Add(1)%uint64(len(s.urls)))]
+	u := s.urls[0][int(s.rr.Add(1)%uint64(len(s.urls[0])))]
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u,
 		bytes.NewReader(centrifugoPublishBody(s.r.userName(user), seq, callid)))
 	if err != nil {

@@ -86,6 +86,12 @@ type options struct {
 	userPrefix string
 	server     string // serverCallpop or serverCentrifugo
 	apiKey     string // Centrifugo's HTTP API key (centrifugo mode)
+
+	// tenants spreads the users over that many tenants (0: the default
+	// tenant); writeTenants is where to write their registry file.
+	tenants      int
+	writeTenants string
+	tenantRate   float64
 }
 
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
@@ -121,6 +127,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.helloWait, "hello-timeout", 120*time.Second, "longest wait for every session's hello")
 	fs.StringVar(&o.server, "server", serverCallpop, "callpop | centrifugo: the server under test (centrifugo: direct mode only; sessions speak Centrifugo's JSON client protocol, events go through its HTTP API)")
 	fs.StringVar(&o.apiKey, "api-key", "", "centrifugo mode: Centrifugo's HTTP API key (env CALLPOP_BENCH_CENTRIFUGO_API_KEY)")
+	fs.IntVar(&o.tenants, "tenants", 0, "spread the users over N tenants (users/N each, the same logins in every tenant): webhooks to /webhook/<tenant> with its crm_token, tokens with its tid; 0: the default tenant")
+	fs.StringVar(&o.writeTenants, "write-tenants", "", "write the --tenants N tenants' registry to this file (for callpop serve --tenants-file) and exit; their secrets derive from --crm-token and --jwt-secret")
+	fs.Float64Var(&o.tenantRate, "tenant-webhook-rate", 1e6, "--write-tenants: each tenant's limits.webhook_rate (high: the run measures fan-out, not the tenant limit)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -187,6 +196,14 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("--user-prefix: a plain login prefix")
 	case o.server != serverCallpop && o.server != serverCentrifugo:
 		return nil, fmt.Errorf("--server %q: callpop or centrifugo", o.server)
+	case o.tenants < 0 || o.tenants > 0 && o.users%o.tenants != 0:
+		return nil, errors.New("--tenants N: --users a multiple of N (every tenant gets as many users)")
+	case o.tenants > 0 && o.server != serverCallpop:
+		return nil, errors.New("--tenants: callpop only")
+	case o.tenants > 0 && o.mode == modeGroup && o.group > o.users/o.tenants:
+		return nil, fmt.Errorf("--group %d: a group call rings users of one tenant; at most --users/--tenants = %d", o.group, o.users/o.tenants)
+	case o.writeTenants != "" && o.tenants == 0:
+		return nil, errors.New("--write-tenants: with --tenants N")
 	case o.server == serverCallpop && o.crmToken == "":
 		return nil, errors.New("--crm-token (or CALLPOP_CRM_TOKEN) is required")
 	case o.jwtSecret == "":
@@ -236,6 +253,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	o, err := parseOptions(args, os.Stderr)
 	if err != nil {
 		return err
+	}
+	if o.writeTenants != "" {
+		return writeTenantsFile(o)
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()

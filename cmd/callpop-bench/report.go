@@ -20,6 +20,7 @@ type report struct {
 	Sessions    int      `json:"sessions"`
 	Connected   int      `json:"connected"`
 	Users       int      `json:"users"`
+	Tenants     int      `json:"tenants,omitempty"`
 	Group       int      `json:"group,omitempty"`
 	SourceIPs   int      `json:"source_ips"`
 	NoFileLimit uint64   `json:"nofile_limit"`

@@ -46,6 +46,7 @@ type callStat struct {
 	got      [nEv]atomic.Int32
 	acceptNS atomic.Int64 // when its ACCEPTED was sent (group mode)
 	phase    atomic.Int32
+	tenant   atomic.Int32 // the tenant index its webhooks went to (--tenants)
 }
 
 // eventID is a position in a user's log, "<ms>-<seq>".
@@ -95,10 +96,11 @@ type session struct {
 
 // runner is one run's state.
 type runner struct {
-	o      *options
-	logf   func(string, ...any)
-	tag    string // callid prefix unique to this run: c<tag>-<seq>-<unixnano>
-	tokens []string
+	o       *options
+	logf    func(string, ...any)
+	tag     string // callid prefix unique to this run: c<tag>-<seq>-<unixnano>
+	tokens  []string
+	tenants []benchTenant // --tenants; nil: the default tenant
 
 	sessions  []*session
 	perUser   []int // live sessions per user, fixed after the hellos
@@ -121,25 +123,33 @@ type runner struct {
 
 func newRunner(o *options, logf func(string, ...any)) *runner {
 	r := &runner{o: o, logf: logf, tag: strconv.FormatInt(time.Now().UnixNano()%1e9, 36)}
+	if o.tenants > 0 {
+		r.tenants = benchTenants(o)
+	}
 	r.probe = &serverProbe{pids: o.serverPIDs, metrics: o.metricsURL, client: &http.Client{Timeout: 5 * time.Second}}
 	return r
 }
 
-// userName is the PBX login of user i: <prefix><i>.
-func (r *runner) userName(i int) string { return r.o.userPrefix + strconv.Itoa(i) }
+// userName is the PBX login of user i: <prefix><i>; with tenants, its
+// index within its tenant, so every tenant has the same logins.
+func (r *runner) userName(i int) string {
+	return r.o.userPrefix + strconv.Itoa(i%r.o.usersPerTenant())
+}
 
 func (r *runner) countCode(code string) {
 	v, _ := r.closeCodes.LoadOrStore(code, new(atomic.Int64))
 	v.(*atomic.Int64).Add(1)
 }
 
-// newCall allocates a callid's stats and returns its sequence number.
-func (r *runner) newCall(phase int) (int, bool) {
+// newCall allocates the stats of a callid posted to tenant and returns its
+// sequence number.
+func (r *runner) newCall(phase, tenant int) (int, bool) {
 	seq := int(r.nextCall.Add(1) - 1)
 	if seq >= len(r.calls) {
 		return 0, false
 	}
 	r.calls[seq].phase.Store(int32(phase))
+	r.calls[seq].tenant.Store(int32(tenant))
 	return seq, true
 }
 
@@ -168,9 +178,12 @@ func (r *runner) mintTokens() error {
 	exp := time.Now().Add(time.Hour)
 	r.tokens = make([]string, r.o.users)
 	for i := range r.tokens {
-		t, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
-			"sub": r.userName(i), "exp": exp.Unix(), "iat": time.Now().Unix(),
-		}).SignedString([]byte(r.o.jwtSecret))
+		claims, secret := jwt.MapClaims{"sub": r.userName(i), "exp": exp.Unix(), "iat": time.Now().Unix()}, r.o.jwtSecret
+		if r.tenants != nil {
+			bt := r.tenants[r.o.tenantOf(i)]
+			claims["tid"], secret = bt.id, bt.jwtSecret
+		}
+		t, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
 		if err != nil {
 			return err
 		}
@@ -398,6 +411,11 @@ func (r *runner) frame(s *session, msg []byte, now time.Time) {
 		r.unknownCall.Add(1)
 		return
 	}
+	if r.tenants != nil && int(r.calls[seq].tenant.Load()) != r.o.tenantOf(s.user) {
+		// The same login in another tenant: a frame crossed tenants.
+		r.misrouted.Add(1)
+		return
+	}
 	ev := evOther
 	switch string(field(msg, "event")) {
 	case "INCOMING":
@@ -505,7 +523,7 @@ func selfRSS() int64 {
 // run is the whole run: connect, measure memory, post, check.
 func (r *runner) run(ctx context.Context) (*report, error) {
 	o := r.o
-	rep := &report{Server: o.server, Mode: o.mode, Sessions: o.sessions, Users: o.users, Rate: o.rate,
+	rep := &report{Server: o.server, Mode: o.mode, Sessions: o.sessions, Users: o.users, Tenants: o.tenants, Rate: o.rate,
 		Duration: o.duration.Seconds(), SourceIPs: o.sourceIPs}
 	for _, t := range o.targets {
 		rep.Targets = append(rep.Targets, t.String())
@@ -554,6 +572,9 @@ func (r *runner) run(ctx context.Context) (*report, error) {
 		rep.ServerRSSBeforeKiB = rss
 	}
 
+	if o.tenants > 0 {
+		r.logf("%d tenants of %d users each", o.tenants, o.usersPerTenant())
+	}
 	r.logf("opening %d sessions over %d users on %d node(s) from %d source addresses", o.sessions, o.users, len(o.targets), o.sourceIPs)
 	t0 := time.Now()
 	err := r.connect(ctx, r.sessions, false)

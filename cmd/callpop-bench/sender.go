@@ -18,11 +18,11 @@ import (
 // sender posts webhooks: a pacer hands jobs, on schedule, to a pool of
 // workers, each with its own keep-alive connection.
 type sender struct {
-	o      *options
-	r      *runner
-	client *http.Client
-	urls   []string
-	prefix string // cmd=event&crm_token=…
+	o        *options
+	r        *runner
+	client   *http.Client
+	urls     [][]string // by tenant (one without tenants), by target
+	prefixes []string   // by tenant: cmd=event&crm_token=…
 
 	rtt, lag hist
 	sent     atomic.Int64 // webhooks posted (answered or not)
@@ -43,14 +43,24 @@ func newSender(o *options, r *runner) *sender {
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}
-	s := &sender{o: o, r: r, client: &http.Client{Transport: tr, Timeout: 10 * time.Second},
-		prefix: "cmd=event&crm_token=" + url.QueryEscape(o.crmToken) + "&direction=in"}
-	path := "/webhook"
-	if o.server == serverCentrifugo {
-		path = centrifugoPublishPath
+	s := &sender{o: o, r: r, client: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
+	add := func(path, crmToken string) {
+		var urls []string
+		for _, t := range o.targets {
+			urls = append(urls, t.JoinPath(path).String())
+		}
+		s.urls = append(s.urls, urls)
+		s.prefixes = append(s.prefixes, "cmd=event&crm_token="+url.QueryEscape(crmToken)+"&direction=in")
 	}
-	for _, t := range o.targets {
-		s.urls = append(s.urls, t.JoinPath(path).String())
+	switch {
+	case o.server == serverCentrifugo:
+		add(centrifugoPublishPath, o.crmToken)
+	case r.tenants != nil:
+		for _, bt := range r.tenants {
+			add("/webhook/"+bt.id, bt.crmToken)
+		}
+	default:
+		add("/webhook", o.crmToken)
 	}
 	return s
 }
@@ -72,9 +82,10 @@ func (s *sender) errors() map[string]int64 {
 // post sends one cmd=event webhook and returns its HTTP status (0 when none).
 // sched, when set, is when the pacer meant it to go.
 func (s *sender) post(ctx context.Context, typ string, user, seq int, callid string, sched time.Time) int {
+	tn := s.o.tenantOf(user)
 	var b strings.Builder
-	b.Grow(len(s.prefix) + len(callid) + 80)
-	b.WriteString(s.prefix)
+	b.Grow(len(s.prefixes[tn]) + len(callid) + 80)
+	b.WriteString(s.prefixes[tn])
 	b.WriteString("&type=")
 	b.WriteString(typ)
 	b.WriteString("&user=")
@@ -83,7 +94,7 @@ func (s *sender) post(ctx context.Context, typ string, user, seq int, callid str
 	b.WriteString(strconv.Itoa(100000000 + seq%900000000))
 	b.WriteString("&callid=")
 	b.WriteString(callid)
-	u := s.urls[int(s.rr.Add(1)%uint64(len(s.urls)))]
+	u := s.urls[tn][int(s.rr.Add(1)%uint64(len(s.urls[tn])))]
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(b.String()))
 	if err != nil {
 		s.transport.Add(1)
@@ -124,7 +135,7 @@ func (s *sender) expect(seq, ev, n int) {
 // direct posts one INCOMING for a new call to user; its callid carries the
 // send time.
 func (s *sender) direct(ctx context.Context, user, phase int, sched time.Time) bool {
-	seq, ok := s.r.newCall(phase)
+	seq, ok := s.r.newCall(phase, s.o.tenantOf(user))
 	if !ok {
 		return false
 	}
@@ -229,7 +240,7 @@ func (s *sender) runLoad(ctx context.Context, mode string, rate float64, dur tim
 			return false
 		}
 	}
-	U := s.o.users
+	U, K := s.o.users, s.o.usersPerTenant()
 	switch mode {
 	case modeDirect:
 		s.elapsed = pace(ctx, rate, -1, dur, nil, func(k int, sched time.Time) bool {
@@ -237,9 +248,11 @@ func (s *sender) runLoad(ctx context.Context, mode string, rate float64, dur tim
 		})
 	case modeGroup:
 		G := s.o.group
-		// Every call is G INCOMING webhooks at once and one ACCEPTED.
+		// Every call is G INCOMING webhooks at once and one ACCEPTED, to
+		// users of one tenant (tenants take turns).
 		s.elapsed = pace(ctx, rate/float64(G+1), -1, dur, nil, func(k int, sched time.Time) bool {
-			seq, ok := s.r.newCall(phaseLoad)
+			tn := k % max(s.o.tenants, 1)
+			seq, ok := s.r.newCall(phaseLoad, tn)
 			if !ok {
 				return false
 			}
@@ -247,7 +260,7 @@ func (s *sender) runLoad(ctx context.Context, mode string, rate float64, dur tim
 			gc := &groupCall{seq: seq, callid: s.r.callID(seq, time.Now().UnixNano()), users: make([]int, G), ok: make([]atomic.Bool, G)}
 			gc.pending.Store(int32(G))
 			for j := range G {
-				gc.users[j] = (k*G + j) % U
+				gc.users[j] = tn*K + (k*G+j)%K
 			}
 			for j := range G {
 				if !submit(func() {
