@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -114,10 +115,10 @@ func crmServer(tb testing.TB, body string) (*httptest.Server, *atomic.Int64) {
 }
 
 // node is one callpop node's CRM directory, on its own Redis client.
-func node(tb testing.TB, srv *redistest.Server, crmURL string) *contacts.CRM {
+func node(tb testing.TB, rdb goredis.UniversalClient, crmURL string) *contacts.CRM {
 	tb.Helper()
 	crm, err := contacts.NewCRM(contacts.CRMConfig{URLTemplate: crmURL + "/api/contact?phone={phone}"},
-		rediscache.New(srv.Client()), zaptest.NewLogger(tb))
+		rediscache.New(rdb), zaptest.NewLogger(tb))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -135,12 +136,18 @@ func TestTwoNodesShareOneCRMAnswer(t *testing.T) {
 	}{
 		{"Known", `{"contact_name":"Рога и Копыта","responsible":"andy"}`, acme, true},
 		{"Unknown", `{}`, event.Contact{}, false},
+		{"KnownOnACluster", `{"contact_name":"Рога и Копыта","responsible":"andy"}`, acme, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			rsrv := redistest.Start(t)
+			var rdb goredis.UniversalClient
+			if strings.HasSuffix(tc.name, "OnACluster") {
+				rdb = redistest.StartCluster(t).Client()
+			} else {
+				rdb = redistest.Start(t).Client()
+			}
 			crmSrv, hits := crmServer(t, tc.body)
-			a, b := node(t, rsrv, crmSrv.URL), node(t, rsrv, crmSrv.URL)
+			a, b := node(t, rdb, crmSrv.URL), node(t, rdb, crmSrv.URL)
 
 			if c, ok, err := a.Lookup(t.Context(), "89101234567"); err != nil || ok != tc.known || c != tc.want {
 				t.Fatalf("node A: Lookup = %+v, %v, %v", c, ok, err)

@@ -10,6 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/callpop/callpop/internal/redistest"
@@ -121,15 +122,26 @@ func TestNilCacheKnowsNoNames(t *testing.T) {
 	}
 }
 
+// Nodes share one map through Redis, on one Redis and on a Redis Cluster.
 func TestClusterSharesOneMapAndAsksThePBXOnce(t *testing.T) {
 	t.Parallel()
-	rs := redistest.Start(t)
+	t.Run("redis", func(t *testing.T) {
+		t.Parallel()
+		testSharedMap(t, redistest.Start(t).Client())
+	})
+	t.Run("redis-cluster", func(t *testing.T) {
+		t.Parallel()
+		testSharedMap(t, redistest.StartCluster(t).Client())
+	})
+}
+
+func testSharedMap(t *testing.T, rdb goredis.UniversalClient) {
 	now := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	src := &fakePBX{}
 	src.set(nil, mike)
-	cfg := names.Config{Redis: rs.Client(), Refresh: time.Minute, Now: clock}
+	cfg := names.Config{Redis: rdb, Refresh: time.Minute, Now: clock}
 	a := names.New(src, cfg, zaptest.NewLogger(t))
 	b := names.New(src, cfg, zaptest.NewLogger(t))
 	ctx := context.Background()
@@ -145,7 +157,7 @@ func TestClusterSharesOneMapAndAsksThePBXOnce(t *testing.T) {
 	if n := src.count(); n != 1 {
 		t.Fatalf("PBX asked %d times for two nodes, want 1", n)
 	}
-	if ttl := rs.Client().TTL(ctx, names.Key).Val(); ttl <= time.Minute || ttl > 2*time.Minute {
+	if ttl := rdb.TTL(ctx, names.Key).Val(); ttl <= time.Minute || ttl > 2*time.Minute {
 		t.Fatalf("shared key TTL %v, want about two refresh intervals", ttl)
 	}
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/callpop/callpop/internal/redistest"
@@ -22,7 +23,7 @@ func acme(id string) *tenant.Tenant {
 }
 
 // node is one callpop node's store, running until the test ends.
-func node(tb testing.TB, srv *redistest.Server, cfg tredis.Config) *tredis.Store {
+func node(tb testing.TB, srv redisServer, cfg tredis.Config) *tredis.Store {
 	tb.Helper()
 	s := tredis.New(srv.Client(), cfg, zaptest.NewLogger(tb))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -46,11 +47,35 @@ func has(s *tredis.Store, id string) func() bool {
 	return func() bool { _, ok := s.Get(id); return ok }
 }
 
+// redisServer is one Redis or a Redis Cluster.
+type redisServer interface {
+	Client() goredis.UniversalClient
+}
+
+type single struct{ *redistest.Server }
+
+func (s single) Client() goredis.UniversalClient { return s.Server.Client() }
+
+type cluster struct{ *redistest.Cluster }
+
+func (c cluster) Client() goredis.UniversalClient { return c.Cluster.Client() }
+
 // TestAChangeOnOneNodeIsSeenOnTheOther: create, disable and delete on node
-// A; node B's registry and watchers follow.
+// A; node B's registry and watchers follow, on one Redis and on a Redis
+// Cluster (the registry's keys share the {tenants} slot).
 func TestAChangeOnOneNodeIsSeenOnTheOther(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t)
+	t.Run("redis", func(t *testing.T) {
+		t.Parallel()
+		testChangeSeen(t, single{redistest.Start(t)})
+	})
+	t.Run("cluster", func(t *testing.T) {
+		t.Parallel()
+		testChangeSeen(t, cluster{redistest.StartCluster(t)})
+	})
+}
+
+func testChangeSeen(t *testing.T, srv redisServer) {
 	a, b := node(t, srv, tredis.Config{}), node(t, srv, tredis.Config{})
 	var disabled atomic.Int32
 	b.Watch(func(old, new *tenant.Tenant) {
@@ -88,10 +113,10 @@ func TestAChangeOnOneNodeIsSeenOnTheOther(t *testing.T) {
 func TestAMissedAnnouncementIsRepairedByTheReload(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	b := node(t, srv, tredis.Config{Reload: 100 * time.Millisecond})
+	b := node(t, single{srv}, tredis.Config{Reload: 100 * time.Millisecond})
 	// B sees an announced tenant: it is subscribed and past its first load,
 	// so the quiet one can only come from a later reload.
-	if err := node(t, srv, tredis.Config{}).Create(context.Background(), acme("marker.ru")); err != nil {
+	if err := node(t, single{srv}, tredis.Config{}).Create(context.Background(), acme("marker.ru")); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "B sees the announced tenant", has(b, "marker.ru"))
@@ -108,7 +133,7 @@ func TestAMissedAnnouncementIsRepairedByTheReload(t *testing.T) {
 func TestRedisRestartRecovers(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	a, b := node(t, srv, tredis.Config{}), node(t, srv, tredis.Config{})
+	a, b := node(t, single{srv}, tredis.Config{}), node(t, single{srv}, tredis.Config{})
 	ctx := context.Background()
 	if err := a.Create(ctx, acme("before.ru")); err != nil {
 		t.Fatal(err)
@@ -124,10 +149,21 @@ func TestRedisRestartRecovers(t *testing.T) {
 }
 
 // TestConcurrentUpdatesLoseNothing: two nodes rotate the same tenant's
-// token at once; WATCH makes each rotation see the one before it.
+// token at once; WATCH makes each rotation see the one before it, on one
+// Redis and on a Redis Cluster.
 func TestConcurrentUpdatesLoseNothing(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t)
+	t.Run("redis", func(t *testing.T) {
+		t.Parallel()
+		testConcurrentUpdates(t, single{redistest.Start(t)})
+	})
+	t.Run("cluster", func(t *testing.T) {
+		t.Parallel()
+		testConcurrentUpdates(t, cluster{redistest.StartCluster(t)})
+	})
+}
+
+func testConcurrentUpdates(t *testing.T, srv redisServer) {
 	a, b := node(t, srv, tredis.Config{}), node(t, srv, tredis.Config{})
 	ctx := context.Background()
 	if err := a.Create(ctx, acme("acme.ru")); err != nil {
@@ -185,7 +221,7 @@ func TestStoreErrors(t *testing.T) {
 // (docs/benchmarks.md).
 func BenchmarkChangeSeenOnAnotherNode(b *testing.B) {
 	srv := redistest.Start(b)
-	a, other := node(b, srv, tredis.Config{}), node(b, srv, tredis.Config{})
+	a, other := node(b, single{srv}, tredis.Config{}), node(b, single{srv}, tredis.Config{})
 	ctx := context.Background()
 	t := acme("acme.ru")
 	seen := make(chan int, 1)
