@@ -1,7 +1,6 @@
 package k8scheck
 
 import (
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +16,8 @@ import (
 	"helm.sh/helm/v4/pkg/chart/common/util"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	"helm.sh/helm/v4/pkg/engine"
+
+	credis "github.com/callpop/callpop/broker/redis"
 )
 
 // chartDir is the Helm chart, relative to this package; its ci/ folder holds
@@ -78,8 +79,8 @@ func renderChart(t *testing.T, valuesFile string, extra map[string]any) (*object
 func TestHelmChartRendersForEveryValuesFile(t *testing.T) {
 	t.Parallel()
 	files, err := filepath.Glob(filepath.Join(chartDir, "ci", "*-values.yaml"))
-	if err != nil || len(files) < 3 {
-		t.Fatalf("values files in ci/: %v, %v; want single, redis, sentinel", files, err)
+	if err != nil || len(files) < 4 {
+		t.Fatalf("values files in ci/: %v, %v; want single, redis, sentinel, cluster", files, err)
 	}
 	for _, f := range files {
 		rel, _ := filepath.Rel(chartDir, f)
@@ -180,8 +181,12 @@ func checkChart(t *testing.T, o *objects, vals common.Values) {
 		if replicas != 1 {
 			t.Errorf("%d replicas on the embedded broker, want 1", replicas)
 		}
-	} else if u, err := url.Parse(toString(wantRedis)); err != nil || u.Host == "" {
-		t.Errorf("redis.url %q does not parse", wantRedis)
+	} else if opt, err := credis.ParseClientURL(toString(wantRedis)); err != nil {
+		t.Errorf("redis.url: callpop refuses it: %v", err)
+	} else if scheme, _, _ := strings.Cut(toString(wantRedis), "://"); strings.Contains(scheme, "sentinel") && (opt.MasterName == "" || len(opt.Addrs) < 2) {
+		t.Errorf("redis.url: a Sentinel URL with master set %q and sentinels %v; want a master set and more than one Sentinel", opt.MasterName, opt.Addrs)
+	} else if strings.Contains(scheme, "cluster") && !opt.IsClusterMode {
+		t.Errorf("redis.url: %s:// but not cluster mode", scheme)
 	}
 	if len(o.ingresses) > 0 {
 		checkPublicRoutes(t, o.ingresses)

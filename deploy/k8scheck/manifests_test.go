@@ -10,7 +10,10 @@
 //     for each values file in its ci/ folder, decoded and checked the same way;
 //   - deploy/compose/compose.yaml: loads with Docker Compose's own loader
 //     (compose-go: the Compose schema, env files, depends_on), and agrees with
-//     deploy/nginx/upstream.conf.
+//     deploy/nginx/upstream.conf; so do its overlays (compose.*.yaml) over it.
+//
+// Redis URLs are parsed by callpop's own parser (the module replaces
+// github.com/callpop/callpop with the repository root).
 //
 // It is its own module so the main module does not carry k8s.io/api, Helm and
 // compose-go. Run it with `cd deploy/k8scheck && go test ./...`.
