@@ -1,0 +1,64 @@
+package main
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/callpop/callpop/internal/redistest"
+)
+
+// TestWidgetFollowsASentinelFailover: a widget in a real Chromium, on one of
+// two nodes sharing a Sentinel set, shows a ringing call; the master dies.
+// Once a replica is promoted, the next call a webhook brings shows as a
+// card, and the first call's hangup clears its card: nothing stale stays on
+// screen.
+func TestWidgetFollowsASentinelFailover(t *testing.T) {
+	t.Parallel()
+	set := redistest.StartSentinel(t)
+	a := startPageNode(t, browserConfig(t, "--redis-url", set.URL()), "127.0.0.1:0")
+	b := startPageNode(t, browserConfig(t, "--redis-url", set.URL()), "127.0.0.1:0")
+	tab := startChromium(t)
+	p := openPage(t, tab, a, "andy", "")
+
+	b.event("INCOMING", "andy", "c1")
+	p.waitCard("c1", "INCOMING", "ring")
+
+	old, killed := set.KillMaster()
+	set.WaitFailover(old, 15*time.Second)
+	promoted := time.Now()
+	retries := b.eventAnswered(10*time.Second, "INCOMING", "andy", "c2", "phone", "74957654321")
+	p.waitFor("c2 ringing after the failover", 15*time.Second, func(v widgetView) bool {
+		c := v.card("c2")
+		return c != nil && c.Event == "INCOMING" && c.State == "ring"
+	})
+	shown := time.Now()
+	retries += b.eventAnswered(10*time.Second, "COMPLETED", "andy", "c1")
+	v := p.waitNoCard("c1")
+	if len(v.Cards) != 1 || v.Cards[0].CallID != "c2" || !strings.Contains(v.Cards[0].Text, "+7 495 765-43-21") {
+		t.Fatalf("after the failover the widget shows %v", v)
+	}
+	t.Logf("promoted %v after the kill; c2's card shown %v after the promotion; webhooks answered 503 and posted again: %d",
+		promoted.Sub(killed).Round(10*time.Millisecond), shown.Sub(promoted).Round(10*time.Millisecond), retries)
+}
+
+// eventAnswered posts a cmd=event webhook as a PBX does while Redis fails
+// over: again after a 503, every 100 ms, until it is answered 200 (failing
+// the test after timeout or on any other answer). It returns how many 503s
+// it got.
+func (n *node) eventAnswered(timeout time.Duration, typ, user, callid string, extra ...string) int {
+	n.t.Helper()
+	fields := append([]string{"cmd", "event", "type", typ, "user", user, "callid", callid, "phone", "79101234567"}, extra...)
+	deadline := time.Now().Add(timeout)
+	for refused := 0; ; refused++ {
+		st, body := n.post(fields...)
+		if st == http.StatusOK {
+			return refused
+		}
+		if st != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			n.t.Fatalf("event %s %s: %d %v (after %d answers 503)", typ, user, st, body, refused)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
