@@ -17,16 +17,39 @@ import (
 func TestWidgetFollowsASentinelFailover(t *testing.T) {
 	t.Parallel()
 	set := redistest.StartSentinel(t)
-	a := startPageNode(t, browserConfig(t, "--redis-url", set.URL()), "127.0.0.1:0")
-	b := startPageNode(t, browserConfig(t, "--redis-url", set.URL()), "127.0.0.1:0")
+	widgetThroughFailover(t, set.URL(), func() time.Duration {
+		old, killed := set.KillMaster()
+		set.WaitFailover(old, 15*time.Second)
+		return time.Since(killed)
+	})
+}
+
+// TestWidgetFollowsAClusterFailover: the same on Redis Cluster, killing the
+// master that holds the user's keys and sharded channel.
+func TestWidgetFollowsAClusterFailover(t *testing.T) {
+	t.Parallel()
+	c := redistest.StartCluster(t)
+	widgetThroughFailover(t, c.URL(), func() time.Duration {
+		tag := "{andy}" // andy's slot (broker/redis clusterKey)
+		old, killed := c.KillMasterOf(tag)
+		c.WaitFailover(tag, old, 20*time.Second)
+		return time.Since(killed)
+	})
+}
+
+// widgetThroughFailover runs the scenario above on two nodes given
+// redisURL; failover kills a master, waits for the promotion and says how
+// long that took.
+func widgetThroughFailover(t *testing.T, redisURL string, failover func() time.Duration) {
+	a := startPageNode(t, browserConfig(t, "--redis-url", redisURL), "127.0.0.1:0")
+	b := startPageNode(t, browserConfig(t, "--redis-url", redisURL), "127.0.0.1:0")
 	tab := startChromium(t)
 	p := openPage(t, tab, a, "andy", "")
 
 	b.event("INCOMING", "andy", "c1")
 	p.waitCard("c1", "INCOMING", "ring")
 
-	old, killed := set.KillMaster()
-	set.WaitFailover(old, 15*time.Second)
+	took := failover()
 	promoted := time.Now()
 	retries := b.eventAnswered(10*time.Second, "INCOMING", "andy", "c2", "phone", "74957654321")
 	p.waitFor("c2 ringing after the failover", 15*time.Second, func(v widgetView) bool {
@@ -40,7 +63,7 @@ func TestWidgetFollowsASentinelFailover(t *testing.T) {
 		t.Fatalf("after the failover the widget shows %v", v)
 	}
 	t.Logf("promoted %v after the kill; c2's card shown %v after the promotion; webhooks answered 503 and posted again: %d",
-		promoted.Sub(killed).Round(10*time.Millisecond), shown.Sub(promoted).Round(10*time.Millisecond), retries)
+		took.Round(10*time.Millisecond), shown.Sub(promoted).Round(10*time.Millisecond), retries)
 }
 
 // eventAnswered posts a cmd=event webhook as a PBX does while Redis fails
