@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -84,4 +85,63 @@ func (n *node) eventAnswered(timeout time.Duration, typ, user, callid string, ex
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// TestWidgetDropsACardTheFailoverLost: Redis replicates asynchronously, so a
+// webhook the master acknowledged just before it died can be missing on the
+// promoted replica. Here the replica is cut off from the master on purpose
+// (it cannot authenticate, so it cannot resync) while a call rings: the
+// widget shows the card, the master dies, and the promoted replica has never
+// heard of the call. With no further webhook for it, the card goes all the
+// same: the session's last frame is not in the new master's log, so its
+// catch-up fails, the widget reconnects and its fresh hello lists no call.
+func TestWidgetDropsACardTheFailoverLost(t *testing.T) {
+	t.Parallel()
+	set := redistest.StartSentinel(t)
+	a := startPageNode(t, browserConfig(t, "--redis-url", set.URL()), "127.0.0.1:0")
+	b := startPageNode(t, browserConfig(t, "--redis-url", set.URL()), "127.0.0.1:0")
+	tab := startChromium(t)
+	p := openPage(t, tab, a, "andy", "")
+	b.event("INCOMING", "andy", "c0")
+	p.waitCard("c0", "INCOMING", "ring")
+	b.event("COMPLETED", "andy", "c0") // andy's log now has entries the replica holds
+	p.waitNoCard("c0")
+
+	master := set.Master()
+	replica := set.Nodes[0]
+	if replica == master {
+		replica = set.Nodes[1]
+	}
+	ctx := context.Background()
+	rc := replica.Client()
+	// The master has no password: AUTH fails and the replica stays unsynced.
+	if err := rc.ConfigSet(ctx, "masterauth", "not-the-masters").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.ClientKillByFilter(ctx, "TYPE", "master").Err(); err != nil {
+		t.Fatal(err)
+	}
+	b.event("INCOMING", "andy", "c1")
+	p.waitCard("c1", "INCOMING", "ring")
+	if n, err := master.Client().Exists(ctx, "callpop:call:c1").Result(); err != nil || n != 1 {
+		t.Fatalf("the master does not hold c1 (%d, %v)", n, err)
+	}
+
+	old, killed := set.KillMaster()
+	if old != master {
+		t.Fatalf("killed %s, not the master %s", old.Addr(), master.Addr())
+	}
+	set.WaitFailover(old, 15*time.Second)
+	promoted := time.Now()
+	if n, err := rc.Exists(ctx, "callpop:call:c1").Result(); err != nil || n != 0 {
+		t.Fatalf("the promoted replica holds c1 (%d, %v): the write was not lost, the test proves nothing", n, err)
+	}
+	p.waitFor("c1's card gone without a webhook", 20*time.Second, func(v widgetView) bool {
+		return v.Status == "live" && len(v.Cards) == 0
+	})
+	gone := time.Now()
+	b.eventAnswered(10*time.Second, "INCOMING", "andy", "c2", "phone", "74957654321")
+	p.waitCard("c2", "INCOMING", "ring")
+	t.Logf("promoted %v after the kill; the lost call's card gone %v after the promotion",
+		promoted.Sub(killed).Round(10*time.Millisecond), gone.Sub(promoted).Round(10*time.Millisecond))
 }
