@@ -84,6 +84,8 @@ type Forwarder struct {
 	m       *metrics
 	running atomic.Bool
 
+	delivered, failed atomic.Uint64 // Counts' totals
+
 	statsMu sync.Mutex
 	stats   Stats // the queue's last Stats; guarded by statsMu
 }
@@ -256,6 +258,7 @@ func (f *Forwarder) deliver(ctx context.Context, e Entry) {
 			return
 		}
 		f.m.delivered.Inc()
+		f.delivered.Add(1)
 		if ce := log.Check(zap.DebugLevel, "record delivered"); ce != nil {
 			ce.Write(zap.Int("attempts", e.Attempts+1), zap.Duration("queued_for", f.cfg.Now().Sub(e.Enqueued)))
 		}
@@ -270,10 +273,12 @@ func (f *Forwarder) deliver(ctx context.Context, e Entry) {
 			return
 		}
 		f.m.dead.Inc()
+		f.failed.Add(1)
 		log.Error("CRM rejected the record; moved to the dead letters", zap.String("reason", reason))
 	case retry:
 		d := max(backoff.Policy{Base: f.cfg.MinBackoff, Max: f.cfg.MaxBackoff}.Delay(e.Attempts), min(retryAfter, f.cfg.MaxBackoff))
 		f.m.retries.WithLabelValues(code).Inc()
+		f.failed.Add(1)
 		log.Warn("CRM did not take the record; retrying", zap.String("code", code), zap.String("detail", detail),
 			zap.Int("attempt", e.Attempts+1), zap.Duration("retry_in", d))
 		if err := f.q.Retry(fctx, e, f.cfg.Now().Add(d)); err != nil {
@@ -384,6 +389,24 @@ func (f *Forwarder) refreshStats(ctx context.Context) {
 	f.statsMu.Lock()
 	f.stats = s
 	f.statsMu.Unlock()
+}
+
+// Counts are a Forwarder's totals since New and its queue as last seen:
+// what its metrics export, for a caller that exports them under labels of
+// its own (cmd/callpop's per-tenant series).
+type Counts struct {
+	Delivered uint64 // records the CRM took (callpop_forward_delivered_total)
+	// Failed counts POSTs the CRM did not take: retried, or rejected for
+	// good (callpop_forward_retries_total and _dead_lettered_total).
+	Failed uint64
+	Queued int // records waiting, as of the last look at the queue (callpop_forward_queued)
+	Dead   int // records in the dead letters (callpop_forward_dead_letters)
+}
+
+// Counts returns f's totals. It does not block.
+func (f *Forwarder) Counts() Counts {
+	s := f.lastStats()
+	return Counts{Delivered: f.delivered.Load(), Failed: f.failed.Load(), Queued: s.Queued, Dead: s.Dead}
 }
 
 func (f *Forwarder) lastStats() Stats {

@@ -141,6 +141,9 @@ func TestCRMOutageLosesNothingAndKeepsOrder(t *testing.T) {
 		if s := stats(t, q); s.Queued != 0 {
 			t.Errorf("%d records still queued", s.Queued)
 		}
+		// Counts: the same totals, six failed POSTs, nothing left.
+		want := forward.Counts{Delivered: uint64(len(ids)), Failed: 6}
+		waitFor(t, "the counts to settle", func() bool { return f.Counts() == want })
 	})
 }
 
@@ -232,6 +235,8 @@ func TestPermanentRejectionGoesToTheDeadLetters(t *testing.T) {
 		if got := metric(t, f, "callpop_forward_dead_lettered_total"); got != 2 {
 			t.Errorf("dead_lettered_total = %v", got)
 		}
+		want := forward.Counts{Delivered: 3, Failed: 2, Dead: 2}
+		waitFor(t, "the counts to settle", func() bool { return f.Counts() == want })
 	})
 }
 

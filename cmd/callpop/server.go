@@ -87,6 +87,9 @@ type serverOptions struct {
 	// names (--tenants-file, --tenants-redis; tenantreg.go), if any, else
 	// one tenant only.
 	tenants tenant.Directory
+	// tenantSweep is how often the node looks for disabled tenants besides
+	// the changes the directory reports; zero means tenantWatchInterval.
+	tenantSweep time.Duration
 }
 
 // newServer builds a node from cfg and opt.
@@ -156,6 +159,10 @@ func newServer(cfg *config, log *zap.Logger, opt serverOptions) (*server, error)
 			s.close()
 			return nil, err
 		}
+		if opt.tenantSweep > 0 {
+			s.tenants.sweep = opt.tenantSweep
+		}
+		s.registry.MustRegister(newTenantForwardMetrics(s.tenants, s.fwd))
 	}
 	origins := cfg.origins.WithTrustedProxies(cfg.trusted)
 	checkOrigin := func(r *http.Request) bool {
@@ -377,7 +384,7 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 	}
 	tenantsDone := make(chan struct{})
 	if s.tenants != nil {
-		go func() { s.tenants.watch(fctx, s.hub, tenantWatchInterval); close(tenantsDone) }()
+		go func() { s.tenants.watch(fctx, s.hub); close(tenantsDone) }()
 	} else {
 		close(tenantsDone)
 	}

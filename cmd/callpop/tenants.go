@@ -2,14 +2,13 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
@@ -35,7 +34,8 @@ const (
 	// hundred managers sends a few a second; one past this is a flood.
 	defaultTenantWebhookRate = 1000
 	// tenantWatchInterval: how often the node looks for disabled tenants
-	// among those it holds sessions of (issue 14: within a second).
+	// among those it holds sessions of, besides the changes its registry
+	// reports (issue 14: within a second).
 	tenantWatchInterval = time.Second
 	// unknownTenantLabel is the metrics' tenant label of a webhook to a
 	// tenant path nobody owns; "_" cannot start a tenant ID.
@@ -64,6 +64,7 @@ type tenants struct {
 	now    func() time.Time
 
 	unknown *webhook.Scope // refuses every token, in constant time
+	sweep   time.Duration  // watch's interval
 
 	mu    sync.Mutex
 	state map[string]*tenantState // by ID; guarded by mu
@@ -123,11 +124,14 @@ type tenantState struct {
 func newTenants(dir tenant.Directory, log *zap.Logger, budget time.Duration, rdb, brokerRDB goredis.UniversalClient, dataDir string) *tenants {
 	ts := &tenants{dir: dir, log: log.Named("tenants"), budget: budget, rdb: rdb,
 		http: &http.Client{}, now: time.Now, state: map[string]*tenantState{},
-		brokerRDB: brokerRDB, dataDir: dataDir, fwds: map[string]*tenantForward{}}
+		brokerRDB: brokerRDB, dataDir: dataDir, fwds: map[string]*tenantForward{}, sweep: tenantWatchInterval}
 	ts.fwdCtx, ts.fwdStop = context.WithCancel(context.Background())
 	ts.names = newTenantNames(rdb)
+	// An unknown tenant's check does a known one's work (one random token
+	// nobody has), so the answer's timing tells nobody which tenants exist.
+	nobody := &tenant.Tenant{CRMTokens: []tenant.Secret{{Value: tenant.GenerateSecret()}}}
 	ts.unknown = &webhook.Scope{Label: unknownTenantLabel, TokenOK: func(got string) bool {
-		tokenIn(nil, got, time.Time{}) // the same work as a known tenant's check
+		nobody.CRMTokenOK(got, ts.now())
 		return false
 	}}
 	ts.fails, ts.failures = map[string]http.Handler{}, map[string]*guard.Failures{}
@@ -237,7 +241,8 @@ func (ts *tenants) forwarder(t *tenant.Tenant, log *zap.Logger) *forward.Forward
 		q = tf.file
 	}
 	if err == nil {
-		// No registerer: the forward metrics are the default tenant's.
+		// No registerer: callpop_forward_* are the default tenant's;
+		// tenantForwardMetrics exports this one's counts by tenant.
 		tf.fwd, err = forward.New(forward.Config{URL: t.HistoryForwardURL}, q, log, nil)
 	}
 	if err != nil {
@@ -265,7 +270,7 @@ func (ts *tenants) build(t *tenant.Tenant) *tenantState {
 	st := &tenantState{of: t}
 	enabled := t.Enabled
 	st.scope = &webhook.Scope{Tenant: t.ID, Label: t.ID, TokenOK: func(got string) bool {
-		return tokenIn(t.CRMTokens, got, ts.now()) && enabled
+		return t.CRMTokenOK(got, ts.now()) && enabled
 	}, OnInvalidToken: func(r *http.Request) { ts.fail(t.ID, r) }}
 	r := t.Limits.WebhookRate
 	if r <= 0 {
@@ -374,20 +379,35 @@ func (ts *tenants) gate(next http.Handler) http.Handler {
 	})
 }
 
-// watch is the node's one hook for tenant changes: every interval it
-// closes the sessions of tenants this node holds sessions of that are
-// disabled or gone (close code 4502), and forgets the state of tenants the
-// directory no longer answers the same. A registry that pushes changes
-// (tenant.Watcher) can call closeDisabled and prune from its callback
-// instead. It returns when ctx ends.
-func (ts *tenants) watch(ctx context.Context, h *hub.Hub, interval time.Duration) {
-	t := time.NewTicker(interval)
+// watch is the node's one hook for tenant changes: it closes the sessions
+// of tenants this node holds sessions of that are disabled or gone (close
+// code 4502), and forgets the state of tenants the directory no longer
+// answers the same. It does so at once for every change a registry reports
+// (tenant.Watcher), and every sweep interval besides: a socket admitted
+// just before its tenant was disabled may join the hub after that change
+// was handled, and a directory that reports nothing is still followed. It
+// returns when ctx ends.
+func (ts *tenants) watch(ctx context.Context, h *hub.Hub) {
+	changed := make(chan struct{}, 1)
+	if w, ok := ts.dir.(tenant.Watcher); ok {
+		// The registry calls back under its lock: signal only, and let
+		// this goroutine close the sockets.
+		stop := w.Watch(func(_, _ *tenant.Tenant) {
+			select {
+			case changed <- struct{}{}:
+			default: // one pending signal covers every change so far
+			}
+		})
+		defer stop()
+	}
+	t := time.NewTicker(ts.sweep)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-changed:
 		}
 		ts.closeDisabled(h)
 		ts.prune()
@@ -455,25 +475,6 @@ func (ts *tenants) close() {
 	}
 }
 
-// tokenIn reports whether got is one of secrets valid at now, comparing
-// every one in constant time over digests, so neither which one matched
-// nor the lengths show in timing.
-func tokenIn(secrets []tenant.Secret, got string, now time.Time) bool {
-	g := sha256.Sum256([]byte(got))
-	ok := 0
-	for _, s := range secrets {
-		want := sha256.Sum256([]byte(s.Value))
-		if subtle.ConstantTimeCompare(g[:], want[:]) == 1 && s.Value != "" && (s.Until.IsZero() || now.Before(s.Until)) {
-			ok = 1
-		}
-	}
-	if len(secrets) == 0 { // as much work as one comparison
-		want := sha256.Sum256(nil)
-		subtle.ConstantTimeCompare(g[:], want[:])
-	}
-	return ok == 1 && got != ""
-}
-
 // scopedCache keeps one tenant's contact answers under its own keys in a
 // cache shared by tenants (Redis): the same number in two tenants is two
 // entries.
@@ -506,4 +507,60 @@ func tenantPath(p string) (string, bool) {
 		}
 	}
 	return id, true
+}
+
+// tenantForwardMetrics exports each forwarder's counts by tenant: the
+// default tenant's as _default, and every tenant's whose forwarder runs on
+// this node, at 0 from its start. The label values are the forwarders'
+// tenants, bounded by the registry; a tenant's series go when its
+// forwarder stops (removed, or its URL gone) and restart from 0 with a new
+// URL.
+type tenantForwardMetrics struct {
+	ts  *tenants
+	def *forward.Forwarder // the default tenant's; nil without one
+
+	delivered, failed, queued, dead *prometheus.Desc
+}
+
+func newTenantForwardMetrics(ts *tenants, def *forward.Forwarder) *tenantForwardMetrics {
+	label := []string{"tenant"}
+	return &tenantForwardMetrics{ts: ts, def: def,
+		delivered: prometheus.NewDesc("callpop_tenant_forward_delivered_total",
+			"Call records the tenant's CRM took, by tenant (_default: the default tenant).", label, nil),
+		failed: prometheus.NewDesc("callpop_tenant_forward_failed_total",
+			"POSTs of call records the tenant's CRM did not take (retried, or moved to the dead letters), by tenant.", label, nil),
+		queued: prometheus.NewDesc("callpop_tenant_forward_queued",
+			"Call records waiting for the tenant's CRM (as of the last look at its queue), by tenant.", label, nil),
+		dead: prometheus.NewDesc("callpop_tenant_forward_dead_letters",
+			"Call records in the tenant's dead letters, waiting for an operator, by tenant.", label, nil),
+	}
+}
+
+func (m *tenantForwardMetrics) Describe(ch chan<- *prometheus.Desc) {
+	ch <- m.delivered
+	ch <- m.failed
+	ch <- m.queued
+	ch <- m.dead
+}
+
+func (m *tenantForwardMetrics) Collect(ch chan<- prometheus.Metric) {
+	emit := func(label string, f *forward.Forwarder) {
+		c := f.Counts()
+		ch <- prometheus.MustNewConstMetric(m.delivered, prometheus.CounterValue, float64(c.Delivered), label)
+		ch <- prometheus.MustNewConstMetric(m.failed, prometheus.CounterValue, float64(c.Failed), label)
+		ch <- prometheus.MustNewConstMetric(m.queued, prometheus.GaugeValue, float64(c.Queued), label)
+		ch <- prometheus.MustNewConstMetric(m.dead, prometheus.GaugeValue, float64(c.Dead), label)
+	}
+	if m.def != nil {
+		emit(hub.DefaultTenantLabel, m.def)
+	}
+	m.ts.fwdMu.Lock()
+	running := make(map[string]*forward.Forwarder, len(m.ts.fwds))
+	for id, tf := range m.ts.fwds {
+		running[id] = tf.fwd
+	}
+	m.ts.fwdMu.Unlock()
+	for id, f := range running {
+		emit(id, f)
+	}
 }

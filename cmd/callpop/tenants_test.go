@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -591,4 +593,143 @@ func TestOneTenantsFailedLoginsBlockNoOtherTenant(t *testing.T) {
 	if st, _ := postTo(t, n.base, "/webhook/probe99.example", "guess-0123456789", "probe", ev("p")...); st != http.StatusTooManyRequests {
 		t.Fatalf("the probing address on unknown paths: %d, want 429", st)
 	}
+}
+
+// TestDisablingATenantInTheRegistryClosesItsSocketsAtOnce: with a registry
+// that reports changes, a disabled tenant's sockets close with 4502 on the
+// change itself — the periodic sweep is an hour away here — and the other
+// tenant's stay open and served.
+func TestDisablingATenantInTheRegistryClosesItsSocketsAtOnce(t *testing.T) {
+	t.Parallel()
+	acme, acmeT := newFakeTenant(t, "acme.example", "Acme Ltd")
+	globex, globexT := newFakeTenant(t, "globex.example", "Globex Corp")
+	reg := tenant.NewRegistry()
+	reg.Replace([]*tenant.Tenant{acmeT, globexT})
+	s, err := newServer(testConfig(t, "--data-dir", t.TempDir()), zaptest.NewLogger(t),
+		serverOptions{tenants: reg, tenantSweep: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := serveNode(t, s, ln)
+	acmeS, globexS := dialToken(t, n, acme.token(t, "andy"), acme.origin), dialToken(t, n, globex.token(t, "andy"), globex.origin)
+	acmeS.hello()
+	globexS.hello()
+
+	off := acmeT.Clone()
+	off.Enabled = false
+	reg.Set(off)
+	if code := acmeS.closeCode(); code != event.CloseTenantDisabled {
+		t.Fatalf("acme's session closed with %d, want %d", code, event.CloseTenantDisabled)
+	}
+	st, _ := postTo(t, n.base, "/webhook/globex.example", globex.crmToken, "globex-1",
+		"cmd", "event", "type", "INCOMING", "user", "andy", "callid", "g1", "phone", "79101234567")
+	if st != http.StatusOK {
+		t.Fatalf("globex's webhook: %d", st)
+	}
+	if f := globexS.next(); f["type"] != "call" || f["callid"] != "g1" {
+		t.Fatalf("globex's session got %v, want its call g1", f)
+	}
+}
+
+// TestForwardingIsCountedByTenant: each tenant's forwarded call records are
+// counted under its own tenant label — delivered, failed POSTs, queued,
+// dead letters — from 0 as soon as its forwarder runs; a tenant this node
+// never served has no series.
+func TestForwardingIsCountedByTenant(t *testing.T) {
+	t.Parallel()
+	acme, acmeT := newFakeTenant(t, "acme.example", "Acme Ltd")
+	globex, globexT := newFakeTenant(t, "globex.example", "Globex Corp")
+	_, idleT := newFakeTenant(t, "idle.example", "Idle Inc")
+	// globex's CRM refuses its first POST, then takes them.
+	var globexPosts atomic.Int32
+	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if globexPosts.Add(1) == 1 {
+			http.Error(w, "maintenance", http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(flaky.Close)
+	globexT.HistoryForwardURL = flaky.URL + "/records"
+	sink, sinkURL := newCRMSink(t) // the default tenant's CRM
+	cfg := testConfig(t, "--history-forward-url", sinkURL, "--data-dir", t.TempDir())
+	s, err := newServer(cfg, zaptest.NewLogger(t), serverOptions{tenants: tenant.NewStatic(acmeT, globexT, idleT)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := serveNode(t, s, ln)
+	names := []string{"callpop_tenant_forward_delivered_total", "callpop_tenant_forward_failed_total",
+		"callpop_tenant_forward_queued", "callpop_tenant_forward_dead_letters"}
+	// want is the exposition of the four series for each tenant given as
+	// {delivered, failed, queued}; dead letters stay 0.
+	want := func(counts map[string][3]int) string {
+		var b strings.Builder
+		for i, name := range names {
+			kind := map[bool]string{true: "counter", false: "gauge"}[strings.HasSuffix(name, "_total")]
+			fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", name, helpOf(t, s, name), name, kind)
+			for _, id := range slices.Sorted(maps.Keys(counts)) {
+				v := 0
+				if i < 3 {
+					v = counts[id][i]
+				}
+				fmt.Fprintf(&b, "%s{tenant=%q} %d\n", name, id, v)
+			}
+		}
+		return b.String()
+	}
+	settle := func(what string, counts map[string][3]int) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			err := testutil.GatherAndCompare(s.registry, strings.NewReader(want(counts)), names...)
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 10 s: %v", what, err)
+			}
+		}
+	}
+
+	// Before any webhook: the default tenant's forwarder only.
+	settle("the default tenant's series", map[string][3]int{"_default": {}})
+	// globex's first webhook starts its forwarder: its series at 0.
+	if st, body := postTo(t, n.base, "/webhook/globex.example", globex.crmToken, "g-0", "cmd", "contact", "phone", "79101234567", "callid", "g0"); st != http.StatusOK {
+		t.Fatalf("globex contact: %d %s", st, body)
+	}
+	settle("globex's series at 0", map[string][3]int{"_default": {}, "globex.example": {}})
+
+	record := func(callid string) []string {
+		return []string{"cmd", "history", "type", "in", "user", "andy", "phone", "79101234567", "start", "20261125T120000Z",
+			"duration", "0", "callid", callid, "status", "Missed"}
+	}
+	for path, tok := range map[string]string{"/webhook": testCRMToken, "/webhook/acme.example": acme.crmToken, "/webhook/globex.example": globex.crmToken} {
+		if st, body := postTo(t, n.base, path, tok, "h"+path, record("h1")...); st != http.StatusOK {
+			t.Fatalf("history to %s: %d %s", path, st, body)
+		}
+	}
+	sink.waitFor(t, "h1")
+	acme.sink.waitFor(t, "h1")
+	settle("every record delivered, globex's after one failure", map[string][3]int{
+		"_default": {1, 0, 0}, "acme.example": {1, 0, 0}, "globex.example": {1, 1, 0}})
+}
+
+// helpOf returns the help text s's registry exports for the metric name.
+func helpOf(t *testing.T, s *server, name string) string {
+	t.Helper()
+	mfs, err := s.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetHelp()
+		}
+	}
+	return ""
 }
