@@ -119,10 +119,13 @@ func TestNginxCarriesSocketsAndWebhooksAcrossNodes(t *testing.T) {
 
 	// A body over 64 KiB is stopped at nginx, with callpop's JSON answer.
 	big := url.Values{"cmd": {"event"}, "crm_token": {testCRMToken}, "pad": {strings.Repeat("x", 70<<10)}}
-	res, body = post(t, pbx, lb+"/webhook", big.Encode(), "")
-	if res.StatusCode != http.StatusRequestEntityTooLarge || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") ||
-		strings.TrimSpace(body) != `{"error":"Request too large"}` {
-		t.Errorf("oversized webhook: %d %q %s", res.StatusCode, res.Header.Get("Content-Type"), body)
+	// So is one to a tenant's /webhook/<id>, which has the webhook's location.
+	for _, path := range []string{"/webhook", "/webhook/acme.example.com"} {
+		res, body = post(t, pbx, lb+path, big.Encode(), "")
+		if res.StatusCode != http.StatusRequestEntityTooLarge || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") ||
+			strings.TrimSpace(body) != `{"error":"Request too large"}` {
+			t.Errorf("oversized webhook to %s: %d %q %s", path, res.StatusCode, res.Header.Get("Content-Type"), body)
+		}
 	}
 
 	// Drain: SIGTERM to the node holding s1 closes s1 with 1012 (through

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -131,8 +132,12 @@ func TestBenchAgainstRealNode(t *testing.T) {
 
 	t.Run("direct", func(t *testing.T) {
 		rep := bench(t, base, "--mode", "direct", "--sessions", "50", "--users", "5", "--rate", "100",
-			"--duration", "2s", "--server-pid", strconv.Itoa(pid))
+			"--duration", "2s", "--server-pid", strconv.Itoa(pid), "--watch-pid", "node="+strconv.Itoa(pid))
 		checkDelivery(t, rep)
+		// The watched process is reported by its name (its CPU may round to 0).
+		if _, ok := rep.WatchLoadCPUPct["node"]; !ok {
+			t.Errorf("watch_load_cpu_pct %v: no entry for node", rep.WatchLoadCPUPct)
+		}
 		// 200 INCOMINGs, each to the 10 sessions of its user.
 		if rep.Webhooks < 190 || rep.Expected != rep.Webhooks*10 {
 			t.Errorf("webhooks %d, expected frames %d: want ~200 and 10 frames each", rep.Webhooks, rep.Expected)
@@ -174,6 +179,23 @@ func TestBenchAgainstRealNode(t *testing.T) {
 			t.Errorf("storm events %d: %d of %d frames delivered", rep.StormEvents, rep.StormDelivered, rep.StormExpected)
 		}
 	})
+}
+
+func TestWatchPIDFlag(t *testing.T) {
+	t.Parallel()
+	for _, bad := range []string{"7", "=7", "redis=", "redis=x", "redis=-1"} {
+		if _, err := parseOptions([]string{"--watch-pid", bad}, io.Discard); err == nil || !strings.Contains(err.Error(), "name=pid") {
+			t.Errorf("--watch-pid %q: err %v, want one asking for name=pid", bad, err)
+		}
+	}
+	o, err := parseOptions([]string{"--watch-pid", "shard1=10,shard2=11",
+		"--crm-token", "bench-crm-token-16", "--jwt-secret", strings.Repeat("j", 32)}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.watchPIDs) != 2 || o.watchPIDs[1] != (namedPID{"shard2", 11}) {
+		t.Errorf("watch pids %v", o.watchPIDs)
+	}
 }
 
 func TestLoopbackOnly(t *testing.T) {

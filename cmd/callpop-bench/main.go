@@ -70,6 +70,7 @@ type options struct {
 	crmToken   string
 	jwtSecret  string
 	serverPIDs []int
+	watchPIDs  []namedPID // other processes whose CPU under load is reported one by one
 	metricsURL []string
 	sourceIPs  int
 	jsonOnly   bool
@@ -111,6 +112,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.crmToken, "crm-token", "", "the servers' crm_token (env CALLPOP_CRM_TOKEN)")
 	fs.StringVar(&o.jwtSecret, "jwt-secret", "", "the servers' HS256 secret, to mint session tokens (env CALLPOP_JWT_SECRET)")
 	pids := fs.String("server-pid", "", "comma list of server pids: RSS and CPU from /proc/<pid>")
+	watch := fs.String("watch-pid", "", "comma list of name=pid: each process's CPU under load, reported apart (e.g. the Redis shards)")
 	murl := fs.String("metrics-url", "", "comma list of /metrics URLs: RSS and CPU when no --server-pid")
 	fs.IntVar(&o.sourceIPs, "source-ips", 50, "spread sessions over source addresses 127.0.0.1..127.0.0.N (0: let the kernel choose)")
 	fs.BoolVar(&o.jsonOnly, "json", false, "print only the JSON line")
@@ -164,6 +166,14 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 			return nil, fmt.Errorf("--server-pid %q: not a pid", p)
 		}
 		o.serverPIDs = append(o.serverPIDs, pid)
+	}
+	for _, w := range splitList(*watch) {
+		name, p, ok := strings.Cut(w, "=")
+		pid, err := strconv.Atoi(p)
+		if !ok || name == "" || err != nil || pid <= 0 {
+			return nil, fmt.Errorf("--watch-pid %q: want name=pid", w)
+		}
+		o.watchPIDs = append(o.watchPIDs, namedPID{name, pid})
 	}
 	for _, m := range splitList(*murl) {
 		u, err := url.Parse(m)

@@ -220,3 +220,21 @@ func runqWait(pid int) time.Duration {
 	}
 	return time.Duration(total)
 }
+
+// namedPID is a --watch-pid process.
+type namedPID struct {
+	name string
+	pid  int
+}
+
+// watchCPU returns each process's CPU time, by name; a process that cannot
+// be read is left out.
+func watchCPU(ps []namedPID) map[string]time.Duration {
+	out := make(map[string]time.Duration, len(ps))
+	for _, p := range ps {
+		if c, err := procCPU(p.pid); err == nil {
+			out[p.name] = c
+		}
+	}
+	return out
+}

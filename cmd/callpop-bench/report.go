@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"sort"
 	"strings"
 	"text/tabwriter"
 )
@@ -67,10 +68,13 @@ type report struct {
 	ToolLoadCPUPct      float64 `json:"tool_load_cpu_pct"`
 	MachineLoadCPUPct   float64 `json:"machine_load_cpu_pct"`
 	OtherLoadCPUPct     float64 `json:"other_load_cpu_pct,omitempty"`
-	ServerRunqWaitPct   float64 `json:"server_runq_wait_pct,omitempty"`
-	ToolRunqWaitPct     float64 `json:"tool_runq_wait_pct"`
-	LoadAvgStart        float64 `json:"loadavg_start"`
-	LoadAvgEnd          float64 `json:"loadavg_end"`
+	// WatchLoadCPUPct is each --watch-pid process's CPU under load, in % of
+	// a core, by its name; part of OtherLoadCPUPct.
+	WatchLoadCPUPct   map[string]float64 `json:"watch_load_cpu_pct,omitempty"`
+	ServerRunqWaitPct float64            `json:"server_runq_wait_pct,omitempty"`
+	ToolRunqWaitPct   float64            `json:"tool_runq_wait_pct"`
+	LoadAvgStart      float64            `json:"loadavg_start"`
+	LoadAvgEnd        float64            `json:"loadavg_end"`
 
 	StormDropSeconds      float64        `json:"storm_drop_s,omitempty"`
 	StormSeconds          float64        `json:"storm_s,omitempty"`
@@ -147,6 +151,9 @@ func (r *report) writeTable(w io.Writer) {
 		}
 		row("server CPU under load", "%.1f %% of a core  (RSS at end %d KiB)", r.ServerLoadCPUPct, r.ServerRSSEndKiB)
 	}
+	if len(r.WatchLoadCPUPct) > 0 {
+		row("watched CPU under load", "%s (%% of a core)", fmtWatch(r.WatchLoadCPUPct))
+	}
 	row("tool", "RSS %d → %d KiB: %.1f KiB/session; CPU under load %.1f %% of a core", r.ToolRSSBeforeKiB, r.ToolRSSAfterKiB, r.ToolKiBPerSession, r.ToolLoadCPUPct)
 	others, srvWait := "-", "-"
 	if r.ServerRSSAfterKiB > 0 {
@@ -168,4 +175,18 @@ func (r *report) writeTable(w io.Writer) {
 	}
 	row("result", "%s", verdict)
 	tw.Flush()
+}
+
+// fmtWatch prints name=pct pairs in name order.
+func fmtWatch(m map[string]float64) string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("%s %.1f", n, m[n])
+	}
+	return strings.Join(parts, ", ")
 }

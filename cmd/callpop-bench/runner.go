@@ -629,6 +629,7 @@ func (r *runner) run(ctx context.Context) (*report, error) {
 		_, cpuA, _ = r.probe.sample(ctx)
 	}
 	selfA, _ := procCPU(os.Getpid())
+	watchA := watchCPU(o.watchPIDs)
 	machA, _ := machineCPU()
 	waitSelfA, waitSrvA := runqWait(os.Getpid()), r.serverRunqWait()
 	rep.LoadAvgStart = loadAvg()
@@ -669,6 +670,15 @@ func (r *runner) run(ctx context.Context) (*report, error) {
 			serverCPU = cpuB - cpuA
 			rep.ServerLoadCPUPct = round1(100 * float64(serverCPU) / float64(loadElapsed))
 			rep.ServerRSSEndKiB = rss
+		}
+	}
+	if len(o.watchPIDs) > 0 && loadElapsed > 0 {
+		// After the drain, as the server's: frames still in flight count.
+		rep.WatchLoadCPUPct = map[string]float64{}
+		for name, b := range watchCPU(o.watchPIDs) {
+			if a, ok := watchA[name]; ok {
+				rep.WatchLoadCPUPct[name] = round1(100 * float64(b-a) / float64(loadElapsed))
+			}
 		}
 	}
 	if r.probe.enabled() && loadElapsed > 0 {

@@ -1,10 +1,12 @@
 package k8scheck
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -79,8 +81,8 @@ func renderChart(t *testing.T, valuesFile string, extra map[string]any) (*object
 func TestHelmChartRendersForEveryValuesFile(t *testing.T) {
 	t.Parallel()
 	files, err := filepath.Glob(filepath.Join(chartDir, "ci", "*-values.yaml"))
-	if err != nil || len(files) < 4 {
-		t.Fatalf("values files in ci/: %v, %v; want single, redis, sentinel, cluster", files, err)
+	if err != nil || len(files) < 5 {
+		t.Fatalf("values files in ci/: %v, %v; want single, redis, sentinel, cluster, tenants", files, err)
 	}
 	for _, f := range files {
 		rel, _ := filepath.Rel(chartDir, f)
@@ -191,6 +193,7 @@ func checkChart(t *testing.T, o *objects, vals common.Values) {
 	if len(o.ingresses) > 0 {
 		checkPublicRoutes(t, o.ingresses)
 	}
+	checkChartTenants(t, o, c, vals, secretData)
 	if enabled, _ := vals.PathValue("metrics.serviceMonitor.enabled"); enabled == true {
 		if len(o.serviceMonitors) != 1 {
 			t.Fatalf("%d ServiceMonitors with metrics.serviceMonitor.enabled, want 1", len(o.serviceMonitors))
@@ -211,6 +214,64 @@ func checkChart(t *testing.T, o *objects, vals common.Values) {
 	}
 }
 
+// checkChartTenants: with tenants.redis the nodes serve the registry in
+// Redis; with admin.enabled the admin listener is on the pod's loopback,
+// behind no Service or container port; the admin token only in a Secret.
+func checkChartTenants(t *testing.T, o *objects, c *corev1.Container, vals common.Values, secretData map[string]string) {
+	t.Helper()
+	settings := map[string]string{}
+	for _, e := range c.EnvFrom {
+		if e.ConfigMapRef != nil {
+			for k, v := range configMap(t, o, e.ConfigMapRef.Name).Data {
+				settings[k] = v
+			}
+		}
+	}
+	for _, k := range []string{"CALLPOP_ADMIN_TOKEN", "CALLPOP_ADMIN_TOKEN_FILE"} {
+		if _, ok := settings[k]; ok {
+			t.Errorf("configmap: %s belongs in a Secret", k)
+		}
+		if slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == k }) {
+			t.Errorf("env: %s in plain text; it belongs in a Secret", k)
+		}
+	}
+	if tr, _ := vals.PathValue("tenants.redis"); tr == true {
+		if settings["CALLPOP_TENANTS_REDIS"] != "true" {
+			t.Errorf("tenants.redis: CALLPOP_TENANTS_REDIS %q, want true", settings["CALLPOP_TENANTS_REDIS"])
+		}
+	} else if _, ok := settings["CALLPOP_TENANTS_REDIS"]; ok {
+		t.Error("CALLPOP_TENANTS_REDIS without tenants.redis")
+	}
+	addr, on := settings["CALLPOP_ADMIN_ADDR"]
+	if enabled, _ := vals.PathValue("admin.enabled"); enabled != true {
+		if on {
+			t.Errorf("CALLPOP_ADMIN_ADDR %q without admin.enabled", addr)
+		}
+		return
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || !net.ParseIP(host).IsLoopback() {
+		t.Fatalf("CALLPOP_ADMIN_ADDR %q: want the pod's loopback (port-forward only): %v", addr, err)
+	}
+	for _, p := range c.Ports {
+		if strconv.Itoa(int(p.ContainerPort)) == port {
+			t.Errorf("container port %d is the admin listener's: no Service may name it", p.ContainerPort)
+		}
+	}
+	for _, svc := range o.services {
+		for _, p := range svc.Spec.Ports {
+			if p.TargetPort.String() == port || p.TargetPort.String() != "http" {
+				t.Errorf("service %s: port %v reaches past the public listener", svc.Name, p.TargetPort.String())
+			}
+		}
+	}
+	if tok, _ := vals.PathValue("secrets.adminToken"); tok != nil && tok != "" {
+		if len(secretData["CALLPOP_ADMIN_TOKEN"]) < 16 {
+			t.Error("secrets.adminToken: no CALLPOP_ADMIN_TOKEN of ≥ 16 characters in the chart's Secret")
+		}
+	}
+}
+
 func toString(v any) string {
 	s, _ := v.(string)
 	return s
@@ -221,6 +282,8 @@ func toString(v any) string {
 func TestHelmChartRefusesWhatCannotWork(t *testing.T) {
 	t.Parallel()
 	secrets := map[string]any{"crmToken": "ci-crm-token-0123456789", "jwtSecret": strings.Repeat("j", 32)}
+	withAdmin := map[string]any{"crmToken": "ci-crm-token-0123456789", "jwtSecret": strings.Repeat("j", 32), "adminToken": strings.Repeat("a", 16)}
+	redisURL := map[string]any{"url": "redis://redis:6379/0"}
 	for name, c := range map[string]struct {
 		extra map[string]any
 		want  string
@@ -228,6 +291,11 @@ func TestHelmChartRefusesWhatCannotWork(t *testing.T) {
 		"several nodes on the embedded broker": {map[string]any{"replicaCount": 3, "secrets": secrets}, "needs redis.url"},
 		"no secrets":                           {map[string]any{}, "secrets.crmToken"},
 		"a secret in config":                   {map[string]any{"secrets": secrets, "config": map[string]any{"CALLPOP_JWT_SECRET": "x"}}, "not config"},
+		"the admin token in config":            {map[string]any{"secrets": secrets, "config": map[string]any{"CALLPOP_ADMIN_TOKEN": strings.Repeat("a", 16)}}, "not config"},
+		"tenants in Redis without Redis":       {map[string]any{"secrets": secrets, "tenants": map[string]any{"redis": true}}, "tenants.redis needs redis.url"},
+		"an admin token without the listener":  {map[string]any{"secrets": withAdmin, "redis": redisURL, "tenants": map[string]any{"redis": true}}, "needs admin.enabled"},
+		"an admin token without tenants": {map[string]any{"secrets": withAdmin, "redis": redisURL,
+			"admin": map[string]any{"enabled": true, "port": 9090}}, "needs tenants.redis"},
 		"a memory limit GOMEMLIMIT cannot follow": {map[string]any{"secrets": secrets,
 			"resources": map[string]any{"limits": map[string]any{"memory": "500M"}}}, "set goMemLimit"},
 	} {

@@ -528,12 +528,12 @@ func checkPublicRoutes(t *testing.T, ings []*networkingv1.Ingress) {
 		}
 		return false
 	}
-	for _, p := range []string{"/", "/webhook", "/ws", "/api/ws-ticket", "/api/calls", "/api/groups/sales", "/widget.js", "/widget-panel.js", "/widget.css"} {
+	for _, p := range []string{"/", "/webhook", "/webhook/acme.megapbx.ru", "/ws", "/api/ws-ticket", "/api/calls", "/api/groups/sales", "/widget.js", "/widget-panel.js", "/widget.css"} {
 		if !routed(p) {
 			t.Errorf("%s is not routed: the PBX or the widget needs it", p)
 		}
 	}
-	for _, p := range []string{"/metrics", "/readyz", "/healthz", "/debug/pprof/", "/demo", "/demo/token", "/apix"} {
+	for _, p := range []string{"/metrics", "/readyz", "/healthz", "/debug/pprof/", "/demo", "/demo/token", "/apix", "/webhookx", "/admin/tenants"} {
 		if routed(p) {
 			t.Errorf("%s is routed to the public: keep it inside the cluster", p)
 		}
