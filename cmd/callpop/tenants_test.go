@@ -44,8 +44,8 @@ type fakeTenant struct {
 	sink                            *crmSink
 
 	mu       sync.Mutex
-	lookups  []string // phone numbers its CRM was asked for
-	pbxCalls []string // bodies of requests its PBX received, but accounts
+	lookups  []string     // phone numbers its CRM was asked for
+	pbxCalls []string     // bodies of requests its PBX received, but accounts
 	accounts atomic.Int32 // accounts requests its PBX received (real names)
 }
 
