@@ -329,3 +329,22 @@ func TestFrameOfAnotherTenantIsMisrouted(t *testing.T) {
 		t.Fatal("the frame at its own tenant's session was not counted")
 	}
 }
+
+func TestTenantsOptionsAreChecked(t *testing.T) {
+	base := []string{"--crm-token", "x", "--jwt-secret", "y"}
+	for name, args := range map[string][]string{
+		"UsersNotAMultiple":     {"--tenants", "3", "--users", "10", "--sessions", "10"},
+		"GroupAcrossTenants":    {"--tenants", "5", "--users", "10", "--sessions", "10", "--mode", "group", "--group", "3"},
+		"WriteWithoutTenants":   {"--write-tenants", "/nonexistent/t.json"},
+		"CentrifugoWithTenants": {"--tenants", "2", "--users", "4", "--sessions", "4", "--server", "centrifugo", "--api-key", "k"},
+		"NegativeTenants":       {"--tenants", "-1"},
+	} {
+		if _, err := parseOptions(append(args, base...), &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "tenants") {
+			t.Errorf("%s: %v: %v, want a --tenants error", name, args, err)
+		}
+	}
+	o, err := parseOptions(append([]string{"--tenants", "5", "--users", "10", "--sessions", "20", "--mode", "group", "--group", "2"}, base...), &bytes.Buffer{})
+	if err != nil || o.usersPerTenant() != 2 || o.tenantOf(9) != 4 {
+		t.Fatalf("5 tenants of 2 users: %v, %v", o, err)
+	}
+}

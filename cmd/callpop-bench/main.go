@@ -11,6 +11,11 @@
 //	callpop-bench --sessions 10000 --users 2000 --rate 1000 --duration 30s \
 //	    --crm-token "$CALLPOP_CRM_TOKEN" --jwt-secret "$CALLPOP_JWT_SECRET" --server-pid "$PID"
 //
+// With --tenants N the users are spread over N tenants with the same logins
+// (webhooks to /webhook/<tenant>, tokens with its tid), and a frame crossing
+// tenants counts as misrouted; --write-tenants FILE writes their registry for
+// callpop serve --tenants-file.
+//
 // With --server centrifugo it measures a Centrifugo server the same way, for a
 // side-by-side (direct mode): each session connects and subscribes to its
 // user's personal channel, and every event is published through the HTTP API.
