@@ -5,7 +5,8 @@
 # three shards vs one Redis"). It starts everything itself on free loopback
 # ports, prints callpop-bench's JSON line (its "watch_load_cpu_pct" holds each
 # redis-server's CPU under load) and one JSON line per Redis with what it
-# did during the run, then stops what it started.
+# did during the run (commands by name, CPU, memory, keys), then stops what
+# it started.
 #
 #   scripts/bench-redis-cluster.sh single  [callpop-bench flags…]
 #   scripts/bench-redis-cluster.sh cluster [callpop-bench flags…]
@@ -127,7 +128,8 @@ keys = sum(int(re.search(r"keys=(\d+)", v).group(1)) for k, v in kv.items() if r
 print(json.dumps({"port": int(port), "commands": int(kv["total_commands_processed"]),
     "spublish": calls("spublish"), "publish": calls("publish"), "evalsha": calls("evalsha"),
     "used_memory": int(kv["used_memory"]), "keys": keys,
-    "cpu_s": float(kv["used_cpu_sys"]) + float(kv["used_cpu_user"])}))
+    "cpu_s": float(kv["used_cpu_sys"]) + float(kv["used_cpu_user"]),
+    "calls": {k[len("cmdstat_"):]: int(re.search(r"calls=(\d+)", v).group(1)) for k, v in kv.items() if k.startswith("cmdstat_")}}))
 EOF
 }
 for p in "${redis_ports[@]}"; do redis_stats "$p" >"$work/before-$p.json"; done
@@ -160,7 +162,8 @@ name, a, b = sys.argv[1], json.load(open(sys.argv[2])), json.load(open(sys.argv[
 print(json.dumps({"redis": name, "run_commands": b["commands"] - a["commands"],
     "run_spublish": b["spublish"] - a["spublish"], "run_publish": b["publish"] - a["publish"],
     "run_evalsha": b["evalsha"] - a["evalsha"], "run_cpu_s": round(b["cpu_s"] - a["cpu_s"], 2),
-    "used_memory_mib": round(b["used_memory"] / 2**20, 1), "keys": b["keys"]}))
+    "used_memory_mib": round(b["used_memory"] / 2**20, 1), "keys": b["keys"],
+    "run_calls": dict(sorted(((c, n - a["calls"].get(c, 0)) for c, n in b["calls"].items() if n > a["calls"].get(c, 0)), key=lambda x: -x[1]))}))
 EOF
 done
 exit "$rc"

@@ -100,6 +100,12 @@ func TestComposeSentinelOverlay(t *testing.T) {
 		if !strings.Contains(strings.Join(s.Command, " "), "--replica-announce-ip "+name) {
 			t.Errorf("%s: want --replica-announce-ip %s (Sentinel finds it by name after a restart)", name, name)
 		}
+		// A master Docker restarts empty before the Sentinels notice would
+		// empty its replica too.
+		if !strings.Contains(strings.Join(s.Command, " "), "--appendonly yes") ||
+			!slices.ContainsFunc(s.Volumes, func(v types.ServiceVolumeConfig) bool { return v.Target == "/data" && v.Source != "" }) {
+			t.Errorf("%s: want --appendonly yes on a named volume at /data", name)
+		}
 	}
 
 	for _, name := range composeNodes {
