@@ -185,7 +185,8 @@ return marked
 // last, so it grows across commits while the outbox lives; doubles hold it
 // exactly. Once the outbox expired it is the clock alone, and still larger
 // than the last version, even after a failover to a replica whose clock is
-// behind: the outbox's expiry is an absolute time replicated with it, so
+// behind: the outbox's expiry is an absolute time replicated with it (Redis
+// 7 replicates expiries as timestamps; a cluster needs Redis 7 anyway), so
 // the server that no longer finds it has a clock past last version +
 // OutboxTTL. Only a failover that lost the last commit itself (asynchronous
 // replication) can yield a version a user already took, if the new
