@@ -15,6 +15,11 @@
 # given are added after them (the last of a flag wins). The servers (Redis
 # and both nodes) run on SERVER_CPUS (0), the load tool on TOOL_CPUS (1).
 # Needs redis-server and redis-cli (Redis 7: sharded pub/sub), Go and curl.
+#
+# MEM_BY_KIND=1 adds, per Redis, a JSON line of MEMORY USAGE summed over its
+# keys by kind (call, outbox, log, active, recent, versions, ...), then
+# deletes the outbox keys and reads used_memory again: what the calls still
+# hold once their outboxes expired (docs/benchmarks.md "Outbox TTL").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -166,4 +171,55 @@ print(json.dumps({"redis": name, "run_commands": b["commands"] - a["commands"],
     "run_calls": dict(sorted(((c, n - a["calls"].get(c, 0)) for c, n in b["calls"].items() if n > a["calls"].get(c, 0)), key=lambda x: -x[1]))}))
 EOF
 done
+
+# mem_by_kind PORT: MEMORY USAGE summed by key kind, over a raw RESP socket
+# (keys hold braces and colons); then the outbox keys deleted and
+# used_memory read again.
+mem_by_kind() {
+	python3 - "$1" <<'EOF'
+import json, socket, sys
+port = int(sys.argv[1])
+s = socket.create_connection(("127.0.0.1", port)); f = s.makefile("rb")
+def enc(*a):
+    out = b"*%d\r\n" % len(a)
+    for x in a:
+        x = x if isinstance(x, bytes) else str(x).encode()
+        out += b"$%d\r\n%s\r\n" % (len(x), x)
+    return out
+def read():
+    l = f.readline()[:-2]; t, r = l[:1], l[1:]
+    if t == b"+": return r.decode()
+    if t == b"-": raise RuntimeError(r.decode())
+    if t == b":": return int(r)
+    if t == b"$":
+        n = int(r)
+        return None if n < 0 else f.read(n + 2)[:-2]
+    if t == b"*":
+        n = int(r)
+        return None if n < 0 else [read() for _ in range(n)]
+def cmd(*a):
+    s.sendall(enc(*a)); return read()
+def used():
+    info = cmd("INFO", "memory").decode().splitlines()
+    return int([l for l in info if l.startswith("used_memory:")][0].split(":")[1])
+keys, cur = [], b"0"
+while True:
+    cur, batch = cmd("SCAN", cur, "COUNT", 1000); keys += batch
+    if cur == b"0": break
+kind = lambda k: k.split(b":")[1].decode() if k.count(b":") >= 2 else k.decode()
+s.sendall(b"".join(enc("MEMORY", "USAGE", k, "SAMPLES", "0") for k in keys))
+by = {}
+for k in keys:
+    e = by.setdefault(kind(k), [0, 0]); e[0] += 1; e[1] += read() or 0
+before = used()
+outbox = [k for k in keys if kind(k) == "outbox"]
+s.sendall(b"".join(enc("DEL", k) for k in outbox))  # one slot per command
+for k in outbox: read()
+print(json.dumps({"port": port, "used_memory": before, "used_memory_outbox_deleted": used(),
+    "by_kind": {k: {"keys": n, "bytes": b} for k, (n, b) in sorted(by.items())}}))
+EOF
+}
+if [ "${MEM_BY_KIND:-}" = 1 ]; then
+	for p in "${redis_ports[@]}"; do mem_by_kind "$p"; done
+fi
 exit "$rc"

@@ -82,7 +82,8 @@ func (b *Broker) commitCluster(ctx context.Context, callID string, raw, next []b
 		blob = string(mustJSON(ops))
 	}
 	keys := []string{b.key("call", callID), b.key("outbox", callID)}
-	v, err := b.runScript(ctx, clusterCASScript, keys, raw, next, int(b.cfg.RecordTTL.Seconds()), blob)
+	v, err := b.runScript(ctx, clusterCASScript, keys, raw, next, int(b.cfg.RecordTTL.Seconds()), blob,
+		max(int(b.cfg.OutboxTTL.Seconds()), 1))
 	if err != nil {
 		return nil, false, err
 	}

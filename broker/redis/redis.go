@@ -33,6 +33,14 @@ const (
 	DefaultLogTTL = 24 * time.Hour
 	// DefaultRecentTTL keeps a user's recent calls for a month of silence.
 	DefaultRecentTTL = 30 * 24 * time.Hour
+	// DefaultOutboxTTL keeps a call's outbox on a cluster (see
+	// clusterCASScript) as long as a ringing popup is shown without news
+	// (event.RingingTTL): a PBX retries an unanswered webhook within
+	// minutes, and a ringing call's next event comes within its ring or
+	// queue time. Past it the outbox would redo a popup hello no longer
+	// shows, and kept the record's 24 h it held over a third of a
+	// cluster's Redis memory per call (docs/benchmarks.md "Outbox TTL").
+	DefaultOutboxTTL = event.RingingTTL
 	// maxTxRetries bounds optimistic-lock retries on one call record; a
 	// group call of 50 managers racing settles far sooner.
 	maxTxRetries = 100
@@ -57,7 +65,10 @@ type Config struct {
 	RecentCalls int           // 0 = event.DefaultRecentCalls
 	RecentTTL   time.Duration // 0 = DefaultRecentTTL
 	RecordTTL   time.Duration // 0 = event.DefaultRecordTTL
-	Now         func() time.Time
+	// OutboxTTL: how long a cluster keeps a call's outbox after its last
+	// commit, at most RecordTTL. 0 = DefaultOutboxTTL.
+	OutboxTTL time.Duration
+	Now       func() time.Time
 	// Registerer receives the broker's metrics; nil registers none.
 	Registerer prometheus.Registerer
 }
@@ -133,6 +144,10 @@ func New(rdb goredis.UniversalClient, cfg Config, log *zap.Logger) *Broker {
 	if cfg.RecordTTL <= 0 {
 		cfg.RecordTTL = event.DefaultRecordTTL
 	}
+	if cfg.OutboxTTL <= 0 {
+		cfg.OutboxTTL = DefaultOutboxTTL
+	}
+	cfg.OutboxTTL = min(cfg.OutboxTTL, cfg.RecordTTL)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

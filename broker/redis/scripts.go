@@ -161,14 +161,37 @@ return marked
 // node whose commit follows another's applies the earlier outbox first (its
 // CAS returns it), so a node that stalls between its two steps neither loses
 // the earlier update's frames nor sends them after the later ones.
+//
+// What is kept how long: the record for RecordTTL (24 h) after the call's
+// last commit, its outbox for OutboxTTL (15 min): the outbox is only needed
+// until the second step ran, or the PBX's retry or the call's next event
+// came. A node that dies between its steps, with no retry and no next event
+// of that call within OutboxTTL, loses that one version's user ops for good:
+// its frames are neither published nor logged (a live widget misses them,
+// a resume from the log too), and the users' active calls and recent
+// record stay as the previous version left them. The call's next commit,
+// whenever it comes, writes its own ops (each user's active entry, the
+// final record), which hello's snapshot then shows; a call with no next
+// commit leaves a ringing popup that hello's snapshot drops as stale after
+// event.RingingTTL (TalkingTTL when answered).
 
 // clusterCASScript: KEYS[1] the call record, KEYS[2] its outbox (a hash: v,
 // ops). ARGV[1] the record as read ("" for none), ARGV[2] the new record,
-// ARGV[3] TTL in seconds, ARGV[4] the users' ops (JSON, "" for none).
-// Returns the current record when it is not ARGV[1], else {1, version,
-// previous version, previous ops}. The version is the server's clock in
-// microseconds, or one more than the last, so it keeps growing after the
-// outbox expired; doubles hold it exactly.
+// ARGV[3] its TTL in seconds, ARGV[4] the users' ops (JSON, "" for none),
+// ARGV[5] the outbox's TTL in seconds. Returns the current record when it
+// is not ARGV[1], else {1, version, previous version, previous ops}.
+//
+// The version is the server's clock in microseconds, or one more than the
+// last, so it grows across commits while the outbox lives; doubles hold it
+// exactly. Once the outbox expired it is the clock alone, and still larger
+// than the last version, even after a failover to a replica whose clock is
+// behind: the outbox's expiry is an absolute time replicated with it (Redis
+// 7 replicates expiries as timestamps; a cluster needs Redis 7 anyway), so
+// the server that no longer finds it has a clock past last version +
+// OutboxTTL. Only a failover that lost the last commit itself (asynchronous
+// replication) can yield a version a user already took, if the new
+// master's clock is behind by more than the time since; the users' keys
+// then skip that commit's ops, as for any lost write.
 var clusterCASScript = goredis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if cur == false then cur = '' end
@@ -179,7 +202,7 @@ local t = redis.call('TIME')
 local v = math.max((tonumber(prev[1]) or 0) + 1, tonumber(t[1]) * 1000000 + tonumber(t[2]))
 local vs = string.format('%.0f', v)
 redis.call('HSET', KEYS[2], 'v', vs, 'ops', ARGV[4])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[5])
 return {1, vs, prev[1] or '', prev[2] or ''}
 `)
 
