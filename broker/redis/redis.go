@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/callpop/callpop/event"
 	"github.com/callpop/callpop/internal/backoff"
@@ -93,6 +94,8 @@ type Broker struct {
 	combine combiner     // one batch of this node's updates of a call at a time
 	records *recordCache // the last record seen per call; see commitBatch
 	batch   *batcher     // pipelines the updates' commands
+
+	loads singleflight.Group // SCRIPT LOADs in flight, by script hash
 
 	errors      *prometheus.CounterVec // by op: update, receive
 	resubscribe prometheus.Counter
@@ -324,8 +327,18 @@ func (b *Broker) runScript(ctx context.Context, sc *goredis.Script, keys []strin
 	}
 	v, err := run()
 	if err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT") {
-		if err := sc.Load(ctx, b.rdb).Err(); err != nil {
-			return nil, err
+		// Every command that finds the script missing at once (a fresh,
+		// restarted or promoted Redis: the script cache is not replicated)
+		// waits for one load, instead of each loading it on every master
+		// (and, on a cluster, reloading the slot map) as Redis comes back.
+		_, lerr, _ := b.loads.Do(sc.Hash(), func() (any, error) {
+			// Not the first caller's context: the others wait on this load.
+			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), scriptLoadTimeout)
+			defer cancel()
+			return nil, sc.Load(lctx, b.rdb).Err()
+		})
+		if lerr != nil {
+			return nil, lerr
 		}
 		v, err = run()
 	}
@@ -553,6 +566,9 @@ func (b *Broker) Unsubscribe(ctx context.Context, user string) error {
 	}
 	return nil
 }
+
+// scriptLoadTimeout bounds one SCRIPT LOAD that many commands may wait on.
+const scriptLoadTimeout = 5 * time.Second
 
 // receive reads the pub/sub connection until Close. go-redis reconnects and
 // resubscribes by itself after an error; this loop only has to keep asking.
