@@ -42,7 +42,7 @@ func StartCluster(tb testing.TB) *Cluster {
 	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
 		tb.Fatalf("redistest: redis-cli --cluster create: %v\n%s", err, out)
 	}
-	c.waitHealthy(20 * time.Second)
+	c.waitHealthy(60 * time.Second) // generous: CI may run on a loaded machine
 	return c
 }
 

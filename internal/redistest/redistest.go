@@ -109,10 +109,22 @@ func waitPing(tb testing.TB, addr string) {
 // fails the test with what then.
 func eventually(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
 	tb.Helper()
+	eventuallyWhy(tb, timeout, what, func() (bool, string) { return cond(), "" })
+}
+
+// eventuallyWhy is eventually whose condition also says what it last saw,
+// for the failure message. The timeouts bound a set-up's wait, not its speed:
+// they are generous, since CI may run on a loaded machine.
+func eventuallyWhy(tb testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
+	tb.Helper()
 	deadline := time.Now().Add(timeout)
-	for !cond() {
+	for {
+		ok, why := cond()
+		if ok {
+			return
+		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("redistest: %s not within %v", what, timeout)
+			tb.Fatalf("redistest: %s not within %v; last seen: %s", what, timeout, why)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -61,18 +61,21 @@ func StartSentinel(tb testing.TB) *Sentinel {
 	}
 	tb.Cleanup(s.stopSentinels)
 	ctx := context.Background()
-	eventually(tb, 15*time.Second, "sentinels discovering each other and the replica", func() bool {
-		for _, p := range s.sentinels {
+	// Sentinels find the replica in the master's INFO and each other by
+	// hello messages every 2 s: seconds on an idle machine, longer on a
+	// loaded one.
+	eventuallyWhy(tb, 60*time.Second, "sentinels discovering each other and the replica", func() (bool, string) {
+		for i, p := range s.sentinels {
 			c := goredis.NewSentinelClient(&goredis.Options{Addr: p.addr()})
 			others, err1 := c.Sentinels(ctx, SentinelMaster).Result()
 			replicas, err2 := c.Replicas(ctx, SentinelMaster).Result()
 			_ = c.Close()
 			if err1 != nil || err2 != nil || len(others) < 2 || len(replicas) < 1 ||
 				strings.Contains(fmt.Sprint(replicas), "s_down") {
-				return false
+				return false, fmt.Sprintf("sentinel %d: %d other sentinels (%v), replicas %v (%v)", i, len(others), err1, replicas, err2)
 			}
 		}
-		return true
+		return true, ""
 	})
 	return s
 }
@@ -211,7 +214,7 @@ func waitReplicaSynced(tb testing.TB, addr string) {
 	tb.Helper()
 	c := goredis.NewClient(&goredis.Options{Addr: addr})
 	defer c.Close()
-	eventually(tb, 10*time.Second, "replica sync on "+addr, func() bool {
+	eventually(tb, 30*time.Second, "replica sync on "+addr, func() bool {
 		info, err := c.Info(context.Background(), "replication").Result()
 		return err == nil && strings.Contains(info, "master_link_status:up")
 	})
