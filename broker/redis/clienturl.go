@@ -142,16 +142,7 @@ func (h reloadOnFailure) ProcessHook(next goredis.ProcessHook) goredis.ProcessHo
 func (h reloadOnFailure) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []goredis.Cmder) error {
 		err := next(ctx, cmds)
-		var again []goredis.Cmder
-		reload := false
-		for _, c := range cmds {
-			if topologyError(c.Err()) {
-				reload = true
-				if unsent(c.Err()) {
-					again = append(again, c)
-				}
-			}
-		}
+		again, reload := resendable(cmds)
 		if !reload {
 			return err
 		}
@@ -178,6 +169,25 @@ func (h reloadOnFailure) ProcessPipelineHook(next goredis.ProcessPipelineHook) g
 	}
 }
 
+// resendable returns the commands of a pipeline that never ran and may be
+// sent again, and whether any failed for the topology's sake. A transaction
+// (this hook wraps MULTI…EXEC pipelines too) is sent again whole or not at
+// all: a part of it sent alone would run outside MULTI.
+func resendable(cmds []goredis.Cmder) (again []goredis.Cmder, reload bool) {
+	for _, c := range cmds {
+		if topologyError(c.Err()) {
+			reload = true
+			if unsent(c.Err()) {
+				again = append(again, c)
+			}
+		}
+	}
+	if len(cmds) > 0 && cmds[0].Name() == "multi" && len(again) != len(cmds) {
+		again = nil
+	}
+	return again, reload
+}
+
 // unsent: err says the command never ran, so sending it again cannot apply
 // it twice: the dial failed, or the node refused it for the topology's sake.
 // A connection lost after the write is not here: the command may have run.
@@ -186,12 +196,7 @@ func unsent(err error) bool {
 	if errors.As(err, &op) && op.Op == "dial" {
 		return true
 	}
-	for _, p := range []string{"CLUSTERDOWN", "MOVED", "ASK", "TRYAGAIN", "READONLY", "MASTERDOWN", "LOADING"} {
-		if goredis.HasErrorPrefix(err, p) {
-			return true
-		}
-	}
-	return false
+	return refusedByTopology(err)
 }
 
 // topologyError: err may mean the cluster changed (a dead node, a failover
@@ -204,6 +209,13 @@ func topologyError(err error) bool {
 	if !errors.As(err, &rerr) {
 		return true // the network, a timeout
 	}
+	return refusedByTopology(err)
+}
+
+// refusedByTopology: a node refused the command for the cluster's sake (a
+// moved slot, a failover under way, a replica or a loading server), before
+// running it.
+func refusedByTopology(err error) bool {
 	for _, p := range []string{"CLUSTERDOWN", "MOVED", "ASK", "TRYAGAIN", "READONLY", "MASTERDOWN", "LOADING"} {
 		if goredis.HasErrorPrefix(err, p) {
 			return true
