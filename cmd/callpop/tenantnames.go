@@ -34,13 +34,7 @@ type tenantNames struct {
 type tenantNamesRun struct {
 	url, token string // the PBX it loads from
 	cache      *names.Cache
-	cancel     context.CancelFunc
-	done       chan struct{}
-}
-
-func (r *tenantNamesRun) stop() {
-	r.cancel()
-	<-r.done
+	run        background // its Run
 }
 
 func newTenantNames(rdb goredis.UniversalClient) *tenantNames {
@@ -59,7 +53,7 @@ func (n *tenantNames) of(t *tenant.Tenant, c *pbx.Client, log *zap.Logger) *name
 		return cur.cache
 	}
 	if cur != nil {
-		cur.stop()
+		cur.run.stop()
 		delete(n.byID, t.ID)
 	}
 	if c == nil || n.ctx.Err() != nil {
@@ -69,13 +63,10 @@ func (n *tenantNames) of(t *tenant.Tenant, c *pbx.Client, log *zap.Logger) *name
 	if n.rdb != nil {
 		cfg.Redis = n.rdb
 	}
-	r := &tenantNamesRun{url: t.PBXURL, token: t.PBXToken, cache: names.New(c, cfg, log), done: make(chan struct{})}
-	ctx, cancel := context.WithCancel(n.ctx)
-	r.cancel = cancel
-	go func() {
-		defer close(r.done)
+	r := &tenantNamesRun{url: t.PBXURL, token: t.PBXToken, cache: names.New(c, cfg, log)}
+	r.run = goBackground(n.ctx, func(ctx context.Context) {
 		_ = r.cache.Run(ctx) // nil when ctx ends; failures are logged and retried
-	}()
+	})
 	n.byID[t.ID] = r
 	return r.cache
 }
@@ -86,7 +77,7 @@ func (n *tenantNames) keep(live func(id string) bool) {
 	defer n.mu.Unlock()
 	for id, r := range n.byID {
 		if !live(id) {
-			r.stop()
+			r.run.stop()
 			delete(n.byID, id)
 		}
 	}

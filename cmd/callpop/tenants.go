@@ -94,18 +94,16 @@ type tenants struct {
 
 // tenantForward is one tenant's running forwarder.
 type tenantForward struct {
-	url    string
-	fwd    *forward.Forwarder
-	file   *forward.FileQueue // nil on Redis
-	cancel context.CancelFunc
-	done   chan struct{}
+	url  string
+	fwd  *forward.Forwarder
+	file *forward.FileQueue // nil on Redis
+	run  background         // its Run
 }
 
 // stop ends the forwarder's Run and closes its queue; records still queued
 // stay there for the next one.
 func (tf *tenantForward) stop() {
-	tf.cancel()
-	<-tf.done
+	tf.run.stop()
 	if tf.file != nil {
 		_ = tf.file.Close()
 	}
@@ -230,7 +228,7 @@ func (ts *tenants) forwarder(t *tenant.Tenant, log *zap.Logger) *forward.Forward
 	if t.HistoryForwardURL == "" || ts.fwdCtx.Err() != nil {
 		return nil
 	}
-	tf := &tenantForward{url: t.HistoryForwardURL, done: make(chan struct{})}
+	tf := &tenantForward{url: t.HistoryForwardURL}
 	var q forward.Queue
 	var err error
 	if ts.brokerRDB != nil {
@@ -252,14 +250,11 @@ func (ts *tenants) forwarder(t *tenant.Tenant, log *zap.Logger) *forward.Forward
 		log.Warn("tenant's history forwarding not started", zap.Error(err))
 		return nil
 	}
-	ctx, cancel := context.WithCancel(ts.fwdCtx)
-	tf.cancel = cancel
-	go func() {
-		defer close(tf.done)
+	tf.run = goBackground(ts.fwdCtx, func(ctx context.Context) {
 		if err := tf.fwd.Run(ctx); err != nil {
 			log.Error("tenant's history forwarder stopped", zap.Error(err))
 		}
-	}()
+	})
 	ts.fwds[t.ID] = tf
 	return tf.fwd
 }
@@ -473,6 +468,30 @@ func (ts *tenants) close() {
 		st.close()
 		delete(ts.state, id)
 	}
+}
+
+// background is a tenant's goroutine (its forwarder, its names), stopped
+// and waited for as one.
+type background struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// goBackground runs fn until parent ends or stop is called.
+func goBackground(parent context.Context, fn func(ctx context.Context)) background {
+	ctx, cancel := context.WithCancel(parent)
+	b := background{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(b.done)
+		fn(ctx)
+	}()
+	return b
+}
+
+// stop ends fn and waits for it to return.
+func (b background) stop() {
+	b.cancel()
+	<-b.done
 }
 
 // scopedCache keeps one tenant's contact answers under its own keys in a
